@@ -1,0 +1,384 @@
+"""YAML configuration → typed, validated, frozen dataclasses.
+
+Owns the config schema (keys, types, ranges, defaults: docs/DESIGN.md), the per-camera
+overlay of `defaults`, secret resolution (`password`, `password_env`, `password_file`,
+the latter relative to systemd's `$CREDENTIALS_DIRECTORY` when set) and the redaction
+of credentials in URLs. Every problem raises `ConfigError(file, key.path, problem)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from focusguard import infer
+from focusguard.errors import ConfigError, ModelError
+from focusguard.yamlconf import Section, kind, parse_yaml, show
+
+KeyframesOnly = Literal["auto"] | bool
+
+URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]+")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEVICES = ("auto", "cpu", "edgetpu")
+CAMERA_DEFAULTS: dict[str, Any] = {
+    "interval_s": 1.0,
+    "blurry_from": "b_0.75",
+    "window": 8,
+    "lost_votes": 6,
+    "restore_votes": 6,
+    "stream_timeout_s": 10.0,
+    "keyframes_only": "auto",
+}
+_SECRET_KEYS = ("password", "password_env", "password_file")
+_SECRET_QUERY = re.compile(r"pass|pwd|token|secret|key|auth|sig", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    enabled: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "focusguard"
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_source: str | None = None  # "password", "env NAME" or "file PATH", for summaries
+    keepalive_s: int = 30
+    outbox_limit: int = 10_000
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: Path | None = None  # None: the shipped model
+    labels: Path | None = None  # None: beside the model, else the built-in class list
+    device: str = "auto"
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str
+    url: str = field(repr=False)  # may carry credentials: use `redacted_url` anywhere visible
+    interval_s: float = 1.0
+    blurry_from: str = "b_0.75"
+    window: int = 8
+    lost_votes: int = 6
+    restore_votes: int = 6
+    stream_timeout_s: float = 10.0
+    keyframes_only: KeyframesOnly = "auto"
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    cameras: tuple[CameraConfig, ...]
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    labels: tuple[str, ...] = infer.DEFAULT_LABELS
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
+    log_level: str = "info"
+    source: str = "<config>"
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+def redact_url(url: str) -> str:
+    """Hide the password (and secret-looking query values) of a URL: ``rtsp://user:***@host/...``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    query = "&".join(_redact_query_item(item) for item in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_query_item(item: str) -> str:
+    name, eq, _value = item.partition("=")
+    return f"{name}=***" if eq and _SECRET_QUERY.search(name) else item
+
+
+def scrub(text: str, url: str) -> str:
+    """Replace `url` and its password (raw or percent-encoded) in free text such as an error message."""
+    text = text.replace(url, redact_url(url))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
+    if password:
+        from urllib.parse import unquote
+
+        for secret in {password, unquote(password)}:
+            text = text.replace(secret, "***")
+    return text
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_state_dir() -> Path:
+    """systemd's `$STATE_DIRECTORY` (first entry), else ``~/.local/state/focusguard``."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path.home() / ".local" / "state" / "focusguard"
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a YAML config file; raises `ConfigError`."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(file, "(file)", f"cannot read: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(file, "(file)", "not UTF-8 text") from err
+    return parse_config(parse_yaml(text, file), file)
+
+
+def parse_config(data: Any, file: str = "<config>") -> AppConfig:
+    """Validate already-parsed YAML data (a mapping) into an `AppConfig`."""
+    if data is None:
+        raise ConfigError(file, "(document)", "empty; expected a mapping with at least 'cameras'")
+    root = Section(file, "", data)
+    root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras")
+    base_dir = Path(file).parent if not file.startswith("<") else Path.cwd()
+    mqtt = _parse_mqtt(root.section("mqtt"), base_dir)
+    model = _parse_model(root.section("model"), base_dir)
+    labels = _resolve_labels(root, model)
+    dsec = root.section("defaults")
+    dsec.allow(*CAMERA_DEFAULTS)
+    defaults = {**CAMERA_DEFAULTS, **_camera_settings(dsec)}
+    cameras_node = root.get("cameras", required=True)
+    if not isinstance(cameras_node, Mapping) or not cameras_node:
+        raise root.error("cameras", f"expected a mapping of camera name → settings, got {kind(cameras_node)}")
+    cameras = tuple(
+        _parse_camera(root, name, value, defaults, labels, dsec, base_dir)
+        for name, value in cameras_node.items()
+    )
+    state_raw = root.opt_str("state_dir")
+    state_dir = _resolve_path(state_raw, base_dir) if state_raw else default_state_dir()
+    log_level = root.choice("log_level", LOG_LEVELS, "info", lower=True)
+    return AppConfig(
+        cameras=cameras, mqtt=mqtt, model=model, labels=labels, state_dir=state_dir, log_level=log_level, source=file
+    )
+
+
+def _parse_mqtt(sec: Section, base_dir: Path) -> MqttConfig:
+    sec.allow(
+        "host", "port", "topic_prefix", "client_id", "username", *_SECRET_KEYS, "keepalive_s", "outbox_limit", "tls"
+    )
+    host = sec.str_("host", "127.0.0.1")
+    if not host or any(c.isspace() for c in host):
+        raise sec.error("host", "must be a non-empty host name or address without spaces")
+    prefix = sec.str_("topic_prefix", "focusguard")
+    if not prefix or any(c in prefix for c in "+#\0") or prefix.startswith(("/", "$")) or prefix.endswith("/"):
+        raise sec.error("topic_prefix", f"invalid MQTT topic prefix {prefix!r} (no + # or leading $ or / )")
+    client_id = sec.opt_str("client_id")
+    if client_id == "":
+        raise sec.error("client_id", "must not be empty (use null for a generated id)")
+    username = sec.opt_str("username")
+    password, source = _secret(sec, base_dir)
+    if password is not None and username is None:
+        raise sec.error(_source_key(sec), "a password needs mqtt.username")
+    tls_sec = sec.section("tls")
+    tls_sec.allow("enabled", "ca_file", "cert_file", "key_file")
+    files = {k: _readable_file(tls_sec, k, base_dir) for k in ("ca_file", "cert_file", "key_file")}
+    if files["key_file"] and not files["cert_file"]:
+        raise tls_sec.error("key_file", "needs mqtt.tls.cert_file")
+    tls = TlsConfig(enabled=tls_sec.bool_("enabled", any(files.values())), **files)
+    return MqttConfig(
+        host=host,
+        port=sec.int_("port", 1883, 1, 65535),
+        topic_prefix=prefix,
+        client_id=client_id,
+        username=username,
+        password=password,
+        password_source=source,
+        keepalive_s=sec.int_("keepalive_s", 30, 5, 3600),
+        outbox_limit=sec.int_("outbox_limit", 10_000, 1, 1_000_000),
+        tls=tls,
+    )
+
+
+def _source_key(sec: Section) -> str:
+    return next((k for k in _SECRET_KEYS if sec.data.get(k) is not None), "password")
+
+
+def _secret(sec: Section, base_dir: Path) -> tuple[str | None, str | None]:
+    """The password from exactly one of `password`, `password_env`, `password_file`."""
+    given = [k for k in _SECRET_KEYS if sec.data.get(k) is not None]
+    if len(given) > 1:
+        raise sec.error(given[1], f"set only one of {', '.join(_SECRET_KEYS)} (also set: {given[0]})")
+    if not given:
+        return None, None
+    if given[0] == "password":
+        return sec.str_("password", ""), "password"
+    if given[0] == "password_env":
+        name = sec.str_("password_env", "")
+        value = os.environ.get(name)
+        if value is None:
+            raise sec.error("password_env", f"environment variable {name!r} is not set")
+        return value, f"env {name}"
+    raw = sec.str_("password_file", "")
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (Path(creds) if creds else base_dir) / path
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise sec.error("password_file", f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from err
+    if not value:
+        raise sec.error("password_file", f"{path} is empty")
+    return value, f"file {path}"
+
+
+def _parse_model(sec: Section, base_dir: Path) -> ModelConfig:
+    sec.allow("path", "labels", "device", "threads")
+    path, labels = sec.opt_str("path"), sec.opt_str("labels")
+    return ModelConfig(
+        path=_resolve_path(path, base_dir) if path else None,
+        labels=_resolve_path(labels, base_dir) if labels else None,
+        device=sec.choice("device", DEVICES, "auto", lower=True),
+        threads=sec.int_("threads", 2, 1, 64),
+    )
+
+
+def _resolve_labels(root: Section, model: ModelConfig) -> tuple[str, ...]:
+    labels_path = infer.labels_path_for(model.path or infer.default_model_path(), model.labels)
+    if labels_path is None:
+        return infer.DEFAULT_LABELS
+    try:
+        return tuple(infer.load_labels(labels_path))
+    except ModelError as err:
+        raise ConfigError(root.file, "model.labels", str(err)) from err
+
+
+def _camera_settings(sec: Section) -> dict[str, Any]:
+    """Validated camera settings present in `sec` (a `defaults` or camera section)."""
+    values: dict[str, Any] = {}
+    for key in CAMERA_DEFAULTS:
+        if sec.data.get(key) is None:
+            continue
+        if key in ("interval_s",):
+            values[key] = sec.float_(key, 0.0, 0.05, 3600.0)
+        elif key == "stream_timeout_s":
+            values[key] = sec.float_(key, 0.0, 0.1, 86_400.0)
+        elif key in ("window", "lost_votes", "restore_votes"):
+            values[key] = sec.int_(key, 0, 1, 1000)
+        elif key == "blurry_from":
+            values[key] = sec.str_(key, "")
+        else:
+            raw = sec.data[key]
+            if isinstance(raw, bool) or raw == "auto":
+                values[key] = raw
+            else:
+                raise sec.error(key, f"expected auto, true or false, got {show(raw)}")
+    return values
+
+
+def _parse_camera(
+    root: Section,
+    name: Any,
+    value: Any,
+    defaults: dict[str, Any],
+    labels: tuple[str, ...],
+    dsec: Section,
+    base_dir: Path,
+) -> CameraConfig:
+    if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name):
+        raise root.error(f"cameras.{name}", "camera names must match [A-Za-z0-9_-]+")
+    sec = Section(root.file, f"cameras.{name}", value)
+    sec.allow("url", "username", *_SECRET_KEYS, *CAMERA_DEFAULTS)
+    url = _camera_url(sec, base_dir)
+    merged = {**defaults, **_camera_settings(sec)}
+
+    def where(key: str) -> Section:  # blame the section that set the value
+        return sec if sec.data.get(key) is not None else dsec
+
+    try:
+        infer_idx = labels.index(merged["blurry_from"])
+    except ValueError:
+        infer_idx = -1
+    if infer_idx < 0:
+        raise where("blurry_from").error(
+            "blurry_from", f"unknown class {merged['blurry_from']!r} (classes: {', '.join(labels)})"
+        )
+    if infer_idx == 0:
+        raise where("blurry_from").error("blurry_from", f"{labels[0]!r} would make every frame blurry")
+    window = merged["window"]
+    for key in ("lost_votes", "restore_votes"):
+        if merged[key] > window:
+            raise where(key).error(key, f"must be <= window ({window}), got {merged[key]}")
+    if merged["lost_votes"] + merged["restore_votes"] <= window:
+        key = "restore_votes" if sec.data.get("restore_votes") is not None else "lost_votes"
+        raise where(key).error(
+            key, f"lost_votes + restore_votes must exceed window ({window}) so the state cannot flap"
+        )
+    if merged["stream_timeout_s"] <= merged["interval_s"]:
+        raise where("stream_timeout_s").error(
+            "stream_timeout_s", f"must be greater than interval_s ({merged['interval_s']})"
+        )
+    return CameraConfig(name=name, url=url, **merged)
+
+
+def _camera_url(sec: Section, base_dir: Path) -> str:
+    url = sec.str_("url", "", required=True)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise sec.error("url", f"malformed URL {redact_url(url)!r}: {err}") from err
+    if parts.scheme.lower() not in URL_SCHEMES:
+        shown = parts.scheme or "none"
+        raise sec.error("url", f"unsupported URL scheme {shown!r} (allowed: {', '.join(URL_SCHEMES)})")
+    if parts.scheme.lower() != "file" and not parts.hostname:
+        raise sec.error("url", f"no host in {redact_url(url)!r}")
+    if parts.scheme.lower() == "file" and not parts.path:
+        raise sec.error("url", "file URL without a path")
+    username = sec.opt_str("username")
+    password, _source = _secret(sec, base_dir)
+    if username is None and password is None:
+        return url
+    if "@" in parts.netloc:
+        raise sec.error("username", "credentials are given both in the url and as keys")
+    if username is None:
+        raise sec.error(_source_key(sec), "a password needs username")
+    userinfo = quote(username, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+def _readable_file(sec: Section, key: str, base_dir: Path) -> Path | None:
+    raw = sec.opt_str(key)
+    if not raw:
+        return None
+    path = _resolve_path(raw, base_dir)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise sec.error(key, f"file not found or not readable: {path}")
+    return path
+
+
+def _resolve_path(raw: str, base_dir: Path) -> Path:
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else base_dir / path
+

@@ -1,0 +1,56 @@
+"""Export trained weights to a full-integer int8 TFLite model with batch 1 (Edge TPU-compatible).
+
+uint8 input with scale 1/255 and zero point 0, so raw RGB pixels go in directly; uint8 output.
+Representative set: real training samples.
+
+Usage: python models/training/export.py --weights W.h5 --dataset models/work/dataset --out models/X.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from net import build_classifier  # noqa: E402
+
+EDGETPU_OPS = {"CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
+
+
+def export_int8(weights: Path | None, dataset: Path, out: Path, samples: int = 200) -> None:
+    model = build_classifier(batch_size=1)  # fixed batch: the Edge TPU compiler needs it
+    if weights is not None:
+        model.load_weights(str(weights))
+    images = np.load(dataset / "train_x.npy", mmap_mode="r")
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(images), size=min(samples, len(images)), replace=False)
+
+    def representative():
+        for i in picks:
+            yield [images[i : i + 1].astype(np.float32) / 255.0]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(converter.convert())
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=None, help="Keras weights (.h5); none = untrained")
+    parser.add_argument("--dataset", type=Path, default=Path("models/work/dataset"))
+    parser.add_argument("--out", type=Path, default=Path("models/focusguard_pix2pix_448_int8.tflite"))
+    args = parser.parse_args()
+    export_int8(args.weights, args.dataset, args.out)
+
+
+if __name__ == "__main__":
+    main()

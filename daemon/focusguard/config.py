@@ -2,22 +2,25 @@
 
 Owns the config schema (keys, types, ranges, defaults: docs/DESIGN.md), the per-camera
 overlay of `defaults`, secret resolution (`password`, `password_env`, `password_file`,
-the latter relative to systemd's `$CREDENTIALS_DIRECTORY` when set) and the redaction
-of credentials in URLs. Every problem raises `ConfigError(file, key.path, problem)`.
+the latter relative to systemd's `$CREDENTIALS_DIRECTORY` when set; cameras may also
+take `username` + one of those instead of credentials in the URL). Every problem raises
+`ConfigError(file, key.path, problem)`. `redact_url` lives in `redact` and is re-exported.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from focusguard import infer
 from focusguard.errors import ConfigError, ModelError
+from focusguard.redact import redact_url as redact_url  # re-exported: config.redact_url
 from focusguard.yamlconf import Section, kind, parse_yaml, show
 
 KeyframesOnly = Literal["auto"] | bool
@@ -26,17 +29,8 @@ URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVICES = ("auto", "cpu", "edgetpu")
-CAMERA_DEFAULTS: dict[str, Any] = {
-    "interval_s": 1.0,
-    "blurry_from": "b_0.75",
-    "window": 8,
-    "lost_votes": 6,
-    "restore_votes": 6,
-    "stream_timeout_s": 10.0,
-    "keyframes_only": "auto",
-}
 _SECRET_KEYS = ("password", "password_env", "password_file")
-_SECRET_QUERY = re.compile(r"pass|pwd|token|secret|key|auth|sig", re.IGNORECASE)
+_FLOAT_RANGES = {"interval_s": (0.05, 3600.0), "stream_timeout_s": (0.1, 86_400.0)}
 
 
 @dataclass(frozen=True)
@@ -70,9 +64,9 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class CameraConfig:
-    name: str
-    url: str = field(repr=False)  # may carry credentials: use `redacted_url` anywhere visible
+class CameraSettings:
+    """The per-camera keys that `defaults` provides and each camera may override."""
+
     interval_s: float = 1.0
     blurry_from: str = "b_0.75"
     window: int = 8
@@ -81,9 +75,18 @@ class CameraConfig:
     stream_timeout_s: float = 10.0
     keyframes_only: KeyframesOnly = "auto"
 
+
+@dataclass(frozen=True, kw_only=True)
+class CameraConfig(CameraSettings):
+    name: str
+    url: str = field(repr=False)  # may carry credentials: use `redacted_url` anywhere visible
+
     @property
     def redacted_url(self) -> str:
         return redact_url(self.url)
+
+
+CAMERA_DEFAULTS: dict[str, Any] = asdict(CameraSettings())
 
 
 @dataclass(frozen=True)
@@ -92,47 +95,10 @@ class AppConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     labels: tuple[str, ...] = infer.DEFAULT_LABELS
+    defaults: CameraSettings = field(default_factory=CameraSettings)
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     source: str = "<config>"
-
-
-# --------------------------------------------------------------------------- redaction
-
-
-def redact_url(url: str) -> str:
-    """Hide the password (and secret-looking query values) of a URL: ``rtsp://user:***@host/...``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
-    query = "&".join(_redact_query_item(item) for item in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _redact_query_item(item: str) -> str:
-    name, eq, _value = item.partition("=")
-    return f"{name}=***" if eq and _SECRET_QUERY.search(name) else item
-
-
-def scrub(text: str, url: str) -> str:
-    """Replace `url` and its password (raw or percent-encoded) in free text such as an error message."""
-    text = text.replace(url, redact_url(url))
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return text
-    if password:
-        from urllib.parse import unquote
-
-        for secret in {password, unquote(password)}:
-            text = text.replace(secret, "***")
-    return text
 
 
 # --------------------------------------------------------------------------- loading
@@ -162,25 +128,32 @@ def parse_config(data: Any, file: str = "<config>") -> AppConfig:
         raise ConfigError(file, "(document)", "empty; expected a mapping with at least 'cameras'")
     root = Section(file, "", data)
     root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras")
-    base_dir = Path(file).parent if not file.startswith("<") else Path.cwd()
+    base_dir = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
     mqtt = _parse_mqtt(root.section("mqtt"), base_dir)
     model = _parse_model(root.section("model"), base_dir)
     labels = _resolve_labels(root, model)
     dsec = root.section("defaults")
     dsec.allow(*CAMERA_DEFAULTS)
     defaults = {**CAMERA_DEFAULTS, **_camera_settings(dsec)}
+    _check_camera(defaults, labels, lambda _key: dsec)
     cameras_node = root.get("cameras", required=True)
     if not isinstance(cameras_node, Mapping) or not cameras_node:
         raise root.error("cameras", f"expected a mapping of camera name → settings, got {kind(cameras_node)}")
     cameras = tuple(
-        _parse_camera(root, name, value, defaults, labels, dsec, base_dir)
-        for name, value in cameras_node.items()
+        _parse_camera(root, name, value, defaults, labels, dsec, base_dir) for name, value in cameras_node.items()
     )
     state_raw = root.opt_str("state_dir")
     state_dir = _resolve_path(state_raw, base_dir) if state_raw else default_state_dir()
     log_level = root.choice("log_level", LOG_LEVELS, "info", lower=True)
     return AppConfig(
-        cameras=cameras, mqtt=mqtt, model=model, labels=labels, state_dir=state_dir, log_level=log_level, source=file
+        cameras=cameras,
+        mqtt=mqtt,
+        model=model,
+        labels=labels,
+        defaults=CameraSettings(**defaults),
+        state_dir=state_dir,
+        log_level=log_level,
+        source=file,
     )
 
 
@@ -207,6 +180,8 @@ def _parse_mqtt(sec: Section, base_dir: Path) -> MqttConfig:
     if files["key_file"] and not files["cert_file"]:
         raise tls_sec.error("key_file", "needs mqtt.tls.cert_file")
     tls = TlsConfig(enabled=tls_sec.bool_("enabled", any(files.values())), **files)
+    if tls.enabled:
+        _check_tls(tls_sec, tls)
     return MqttConfig(
         host=host,
         port=sec.int_("port", 1883, 1, 65535),
@@ -221,6 +196,20 @@ def _parse_mqtt(sec: Section, base_dir: Path) -> MqttConfig:
     )
 
 
+def _check_tls(sec: Section, tls: TlsConfig) -> None:
+    """Load the CA and client certificate now, so a bad file fails at start with its key path."""
+    try:
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    except (ssl.SSLError, OSError) as err:
+        raise sec.error("ca_file", f"cannot load CA certificates: {err}") from err
+    if tls.cert_file:
+        key = str(tls.key_file) if tls.key_file else None
+        try:  # an empty password makes an encrypted key fail here instead of prompting on a tty
+            context.load_cert_chain(str(tls.cert_file), key, password=lambda: b"")
+        except (ssl.SSLError, OSError) as err:
+            raise sec.error("cert_file", f"cannot load client certificate/key: {err}") from err
+
+
 def _source_key(sec: Section) -> str:
     return next((k for k in _SECRET_KEYS if sec.data.get(k) is not None), "password")
 
@@ -232,8 +221,10 @@ def _secret(sec: Section, base_dir: Path) -> tuple[str | None, str | None]:
         raise sec.error(given[1], f"set only one of {', '.join(_SECRET_KEYS)} (also set: {given[0]})")
     if not given:
         return None, None
+    if not isinstance(sec.data[given[0]], str):  # never echo a secret's value
+        raise sec.error(given[0], f"expected a string, got {kind(sec.data[given[0]])} (quote it in YAML)")
     if given[0] == "password":
-        return sec.str_("password", ""), "password"
+        return str(sec.data["password"]), "password"
     if given[0] == "password_env":
         name = sec.str_("password_env", "")
         value = os.environ.get(name)
@@ -276,25 +267,22 @@ def _resolve_labels(root: Section, model: ModelConfig) -> tuple[str, ...]:
 
 
 def _camera_settings(sec: Section) -> dict[str, Any]:
-    """Validated camera settings present in `sec` (a `defaults` or camera section)."""
+    """Validated camera settings present in `sec` (the `defaults` or one camera's section)."""
     values: dict[str, Any] = {}
     for key in CAMERA_DEFAULTS:
-        if sec.data.get(key) is None:
+        raw = sec.data.get(key)
+        if raw is None:
             continue
-        if key in ("interval_s",):
-            values[key] = sec.float_(key, 0.0, 0.05, 3600.0)
-        elif key == "stream_timeout_s":
-            values[key] = sec.float_(key, 0.0, 0.1, 86_400.0)
+        if key in _FLOAT_RANGES:
+            values[key] = sec.float_(key, 0.0, *_FLOAT_RANGES[key])
         elif key in ("window", "lost_votes", "restore_votes"):
             values[key] = sec.int_(key, 0, 1, 1000)
         elif key == "blurry_from":
             values[key] = sec.str_(key, "")
+        elif isinstance(raw, bool) or raw == "auto":  # keyframes_only
+            values[key] = raw
         else:
-            raw = sec.data[key]
-            if isinstance(raw, bool) or raw == "auto":
-                values[key] = raw
-            else:
-                raise sec.error(key, f"expected auto, true or false, got {show(raw)}")
+            raise sec.error(key, f"expected auto, true or false, got {show(raw)}")
     return values
 
 
@@ -313,34 +301,29 @@ def _parse_camera(
     sec.allow("url", "username", *_SECRET_KEYS, *CAMERA_DEFAULTS)
     url = _camera_url(sec, base_dir)
     merged = {**defaults, **_camera_settings(sec)}
+    _check_camera(merged, labels, lambda key: sec if sec.data.get(key) is not None else dsec)
+    return CameraConfig(name=name, url=url, **merged)
 
-    def where(key: str) -> Section:  # blame the section that set the value
-        return sec if sec.data.get(key) is not None else dsec
 
-    try:
-        infer_idx = labels.index(merged["blurry_from"])
-    except ValueError:
-        infer_idx = -1
-    if infer_idx < 0:
-        raise where("blurry_from").error(
-            "blurry_from", f"unknown class {merged['blurry_from']!r} (classes: {', '.join(labels)})"
-        )
-    if infer_idx == 0:
-        raise where("blurry_from").error("blurry_from", f"{labels[0]!r} would make every frame blurry")
+def _check_camera(merged: dict[str, Any], labels: tuple[str, ...], owner: Callable[[str], Section]) -> None:
+    """Cross-key rules on the merged settings; `owner(key)` is the section that set `key`."""
+    blurry_from = merged["blurry_from"]
+    if blurry_from not in labels:
+        raise owner("blurry_from").error("blurry_from", f"unknown class {blurry_from!r} (classes: {', '.join(labels)})")
+    if blurry_from == labels[0]:
+        raise owner("blurry_from").error("blurry_from", f"{blurry_from!r} would count every frame as blurry")
     window = merged["window"]
     for key in ("lost_votes", "restore_votes"):
         if merged[key] > window:
-            raise where(key).error(key, f"must be <= window ({window}), got {merged[key]}")
+            raise owner(key).error(key, f"must be <= window ({window}), got {merged[key]}")
     if merged["lost_votes"] + merged["restore_votes"] <= window:
-        key = "restore_votes" if sec.data.get("restore_votes") is not None else "lost_votes"
-        raise where(key).error(
-            key, f"lost_votes + restore_votes must exceed window ({window}) so the state cannot flap"
+        raise owner("restore_votes").error(
+            "restore_votes", f"lost_votes + restore_votes must exceed window ({window}) so the state cannot flap"
         )
     if merged["stream_timeout_s"] <= merged["interval_s"]:
-        raise where("stream_timeout_s").error(
-            "stream_timeout_s", f"must be greater than interval_s ({merged['interval_s']})"
+        raise owner("stream_timeout_s").error(
+            "stream_timeout_s", f"must be greater than interval_s ({merged['interval_s']:g})"
         )
-    return CameraConfig(name=name, url=url, **merged)
 
 
 def _camera_url(sec: Section, base_dir: Path) -> str:
@@ -360,6 +343,8 @@ def _camera_url(sec: Section, base_dir: Path) -> str:
     password, _source = _secret(sec, base_dir)
     if username is None and password is None:
         return url
+    if parts.scheme.lower() == "file":
+        raise sec.error(_source_key(sec) if username is None else "username", "file URLs take no credentials")
     if "@" in parts.netloc:
         raise sec.error("username", "credentials are given both in the url and as keys")
     if username is None:
@@ -381,4 +366,3 @@ def _readable_file(sec: Section, key: str, base_dir: Path) -> Path | None:
 def _resolve_path(raw: str, base_dir: Path) -> Path:
     path = Path(raw).expanduser()
     return path if path.is_absolute() else base_dir / path
-

@@ -41,9 +41,7 @@ def blurry_index(labels: Sequence[str], blurry_from: str) -> int:
         raise ValueError(f"unknown class {blurry_from!r} (classes: {', '.join(labels)})") from None
 
 
-def classify_verdict(
-    labels: Sequence[str], probs: npt.NDArray[np.floating], blurry_from: str
-) -> tuple[str, bool]:
+def classify_verdict(labels: Sequence[str], probs: npt.NDArray[np.floating], blurry_from: str) -> tuple[str, bool]:
     """Top class of `probs` and whether it is at or beyond `blurry_from` (the binary verdict)."""
     top = int(np.argmax(probs))
     return labels[top], top >= blurry_index(labels, blurry_from)
@@ -65,7 +63,7 @@ class FocusDecider:
             raise ValueError("lost_votes and restore_votes must be between 1 and window")
         self.labels = list(labels)
         self.blurry_from = blurry_from
-        self._first_blurry = blurry_index(self.labels, blurry_from)
+        blurry_index(self.labels, blurry_from)  # validate early: ValueError for an unknown class
         self.window = window
         self.lost_votes = lost_votes
         self.restore_votes = restore_votes
@@ -89,8 +87,7 @@ class FocusDecider:
                 self._votes.clear()
         self._last_update = now
 
-        top = int(np.argmax(probs))
-        blurry = top >= self._first_blurry
+        cls, blurry = classify_verdict(self.labels, probs, self.blurry_from)  # the same rule `check` uses
         self._votes.append(blurry)
         blurry_count = sum(self._votes)
         sharp_count = len(self._votes) - blurry_count
@@ -103,4 +100,4 @@ class FocusDecider:
             # unknown → ok is the first verdict, not a recovery: no event.
             event = "focus_restored" if self.focus == "lost" else None
             self.focus = "ok"
-        return Decision(focus=self.focus, event=event, cls=self.labels[top], blurry=blurry)
+        return Decision(focus=self.focus, event=event, cls=cls, blurry=blurry)

@@ -33,7 +33,7 @@ def probabilities_dict(labels: Sequence[str], probs: npt.NDArray[np.floating]) -
 
 
 def make_event(
-    type: EventType,  # noqa: A002 -- the contract's field name
+    type: EventType,
     camera: str,
     cls: str | None,
     probs: Probabilities | None,

@@ -62,7 +62,7 @@ class Outbox:
         """Store a message durably and return its id (ids grow with insertion order)."""
         with self._lock, self._db:
             cursor = self._db.execute("INSERT INTO outbox (topic, payload) VALUES (?, ?)", (topic, payload))
-            row_id = cursor.lastrowid
+            row_id = int(cursor.lastrowid or 0)  # always set after an INSERT
             excess = self._count() - self.limit
             if excess > 0:
                 self._db.execute(
@@ -75,7 +75,6 @@ class Outbox:
                 )
         if excess > 0:
             log.warning("outbox full (%d events): dropped the %d oldest undelivered event(s)", self.limit, excess)
-        assert row_id is not None
         return row_id
 
     def pending(self, after_id: int = 0, limit: int | None = None) -> list[OutboxEntry]:

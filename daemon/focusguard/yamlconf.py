@@ -25,7 +25,7 @@ class _DuplicateKeyError(Exception):
         self.path, self.first_line, self.line = path, first_line, line
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
     """SafeLoader that raises on duplicate mapping keys and remembers each mapping's key path."""
 
     def __init__(self, stream: str) -> None:
@@ -61,7 +61,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 base = self._paths.get(id(node), "")
                 raise _DuplicateKeyError(f"{base}.{key}" if base else str(key), seen[key], line)
             seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def parse_yaml(text: str, file: str) -> Any:
@@ -69,7 +70,9 @@ def parse_yaml(text: str, file: str) -> Any:
     try:
         return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 -- UniqueKeyLoader is a SafeLoader
     except _DuplicateKeyError as err:
-        what = "duplicate camera name" if err.path.startswith("cameras.") and err.path.count(".") == 1 else "duplicate key"
+        what = (
+            "duplicate camera name" if err.path.startswith("cameras.") and err.path.count(".") == 1 else "duplicate key"
+        )
         raise ConfigError(file, err.path, f"{what} (lines {err.first_line} and {err.line})") from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark

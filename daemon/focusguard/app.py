@@ -1,0 +1,276 @@
+"""Wiring and supervision: one monitor per camera, a shared classifier, one publisher, one stop event.
+
+Owns the per-camera loop (every `interval_s`: newest frame → preprocess → classify →
+decide → publish), stream liveness (`stream_lost` after `stream_timeout_s` without
+frames, `stream_restored` when they return; a dead stream resets the debounce window
+so it can never produce `focus_lost`), camera isolation (each monitor runs in its own
+thread and an error in one never stops the others) and orderly shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from focusguard.config import AppConfig, CameraConfig
+from focusguard.decide import Decision, FocusDecider
+from focusguard.errors import ConfigError
+from focusguard.events import EventType, make_event, make_state, probabilities_dict
+from focusguard.grab import Frame, FrameSource
+from focusguard.preprocess import to_model_rgb
+
+log = logging.getLogger(__name__)
+
+
+class ClassifierLike(Protocol):
+    @property
+    def labels(self) -> Sequence[str]: ...
+
+    def classify(self, rgb448: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]: ...
+
+
+class PublisherLike(Protocol):
+    def start(self) -> None: ...
+
+    def publish_state(self, camera: str, state: dict[str, Any]) -> None: ...
+
+    def publish_event(self, camera: str, event: dict[str, Any]) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+GrabberFactory = Callable[[CameraConfig], FrameSource]
+
+
+def default_grabber_factory(camera: CameraConfig) -> FrameSource:
+    from focusguard.grab import StreamGrabber
+
+    return StreamGrabber(camera.name, camera.url, camera.interval_s, camera.keyframes_only)
+
+
+class CameraMonitor:
+    """The analysis loop of one camera; `tick()` is one step (driven by a thread or by tests)."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        source: FrameSource,
+        classifier: ClassifierLike,
+        publisher: PublisherLike,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.camera, self.source, self.classifier, self.publisher = camera, source, classifier, publisher
+        self._clock, self._wall_clock = clock, wall_clock
+        self.decider = FocusDecider(
+            classifier.labels,
+            blurry_from=camera.blurry_from,
+            window=camera.window,
+            lost_votes=camera.lost_votes,
+            restore_votes=camera.restore_votes,
+            max_gap_s=camera.stream_timeout_s,
+        )
+        self.stream = "offline"  # until the first frame
+        self._lost_reported = False
+        self._waiting_since = clock()
+        self._last_frame: Frame | None = None
+        self._last_cls: str | None = None
+        self._last_probs: dict[str, float] = {}
+        self.last_error: str | None = None  # for log de-duplication in _guarded_tick
+
+    def publish_initial_state(self) -> None:
+        self._publish_state(self._wall_clock())
+
+    def tick(self) -> Decision | None:
+        """Check liveness, analyse the newest frame if it is new; returns the decision made, if any."""
+        now = self._clock()
+        last = self.source.last_frame_monotonic
+        if now - (last if last is not None else self._waiting_since) > self.camera.stream_timeout_s:
+            if not self._lost_reported:
+                self._stream_lost()
+            return None
+        frame = self.source.latest()
+        if frame is None or frame is self._last_frame:
+            return None  # nothing new since the last analysis
+        self._last_frame = frame
+        if self.stream == "offline":
+            self._stream_up()
+        return self._analyse(frame, now)
+
+    def _analyse(self, frame: Frame, now: float) -> Decision:
+        probs = self.classifier.classify(to_model_rgb(frame.image_bgr))
+        decision = self.decider.update(probs, now)
+        self._last_cls = decision.cls
+        self._last_probs = probabilities_dict(self.classifier.labels, probs)
+        self._publish_state(frame.wall)
+        if decision.event is not None:
+            level = logging.WARNING if decision.event == "focus_lost" else logging.INFO
+            log.log(level, "camera %s: %s (class %s)", self.camera.name, decision.event, decision.cls)
+            self._event(decision.event, frame.wall, with_class=True)
+        return decision
+
+    def _stream_lost(self) -> None:
+        self._lost_reported = True
+        self.stream = "offline"
+        self.decider.reset()  # a dead stream must never count towards focus_lost
+        self._waiting_since = self._clock()
+        log.warning("camera %s: no frames for %.1f s: stream lost", self.camera.name, self.camera.stream_timeout_s)
+        wall = self._wall_clock()
+        self._event("stream_lost", wall, with_class=False)
+        self._publish_state(wall)
+
+    def _stream_up(self) -> None:
+        self.stream = "online"
+        if self._lost_reported:
+            self._lost_reported = False
+            log.info("camera %s: frames again: stream restored", self.camera.name)
+            self._event("stream_restored", self._wall_clock(), with_class=False)
+
+    def _event(self, kind: EventType, wall: float, with_class: bool) -> None:
+        cls, probs = (self._last_cls, self._last_probs) if with_class else (None, None)
+        self.publisher.publish_event(self.camera.name, make_event(kind, self.camera.name, cls, probs, wall))
+
+    def _publish_state(self, wall: float) -> None:
+        state = make_state(self.decider.focus, self.stream, self._last_cls, self._last_probs, wall)
+        self.publisher.publish_state(self.camera.name, state)
+
+
+class FocusGuard:
+    """The daemon: builds monitors for every camera and runs them until `stop_event` is set."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        classifier: ClassifierLike | None = None,
+        publisher: PublisherLike | None = None,
+        grabber_factory: GrabberFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self._clock = clock
+        self._closers: list[Callable[[], None]] = []
+        self.classifier = classifier if classifier is not None else self._make_classifier()
+        self.publisher = publisher if publisher is not None else self._make_publisher()
+        factory = grabber_factory or default_grabber_factory
+        self.monitors: dict[str, CameraMonitor] = {}
+        for camera in config.cameras:
+            try:
+                self.monitors[camera.name] = CameraMonitor(
+                    camera, factory(camera), self.classifier, self.publisher, clock, wall_clock
+                )
+            except ValueError as err:  # blurry_from not among the model's own labels
+                raise ConfigError(config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
+        self._threads: list[threading.Thread] = []
+
+    def _make_classifier(self) -> ClassifierLike:
+        from focusguard.infer import Classifier
+
+        model = self.config.model
+        return Classifier(model.path, model.labels, device=model.device, threads=model.threads)
+
+    def _make_publisher(self) -> PublisherLike:
+        from focusguard.outbox import Outbox
+        from focusguard.publish import MqttPublisher
+
+        state_dir = self.config.state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            outbox = Outbox(state_dir / "outbox.sqlite3", limit=self.config.mqtt.outbox_limit)
+        except Exception as err:  # OSError, sqlite3.Error: both mean "state_dir is unusable"
+            raise ConfigError(self.config.source, "state_dir", f"cannot use {state_dir}: {err}") from err
+        self._closers.append(outbox.close)
+        if outbox.dropped:
+            log.warning("outbox: %d undelivered event(s) were dropped so far (outbox full)", outbox.dropped)
+        if len(outbox):
+            log.info("outbox: %d undelivered event(s) from before will be re-sent", len(outbox))
+        return MqttPublisher(self.config.mqtt, outbox)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start publisher, grabbers and one monitor thread per camera."""
+        backend = getattr(self.classifier, "backend", "?")
+        reason = getattr(self.classifier, "backend_reason", "")
+        log.info("inference backend: %s (%s)", backend, reason)
+        self.publisher.start()
+        for monitor in self.monitors.values():
+            monitor.publish_initial_state()
+            monitor.source.start()
+            thread = threading.Thread(target=self._loop, args=(monitor,), name=f"monitor-{monitor.camera.name}")
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+        log.info("watching %d camera(s)", len(self.monitors))
+
+    def tick_all(self) -> None:
+        """One step for every camera, each isolated from the others' errors (tests, tools)."""
+        for monitor in self.monitors.values():
+            _guarded_tick(monitor)
+
+    def request_stop(self, *_args: object) -> None:
+        self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or `request_stop`), then shut down cleanly."""
+        if threading.current_thread() is threading.main_thread():
+            self.install_signal_handlers()
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        log.info("stopping")
+        self.stop_event.set()
+        for thread in self._threads:
+            thread.join(5.0)
+        # Grabbers may sit in a blocking open/read for a few seconds: stop them in parallel.
+        stoppers = [threading.Thread(target=m.source.stop, daemon=True) for m in self.monitors.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(10.0)
+        self.publisher.stop()
+        for close in self._closers:
+            close()
+
+    def _loop(self, monitor: CameraMonitor) -> None:
+        interval = monitor.camera.interval_s
+        due = self._clock()
+        while not self.stop_event.is_set():
+            _guarded_tick(monitor)
+            due += interval
+            now = self._clock()
+            if due < now:  # fell behind (slow inference): skip, do not burst
+                due = now + interval
+            self.stop_event.wait(due - now)
+
+
+def _guarded_tick(monitor: CameraMonitor) -> None:
+    try:
+        monitor.tick()
+    except Exception as err:
+        # The same failure every interval would flood the log: traceback once, then debug.
+        signature = f"{type(err).__name__}: {err}"
+        if signature != monitor.last_error:
+            log.exception("camera %s: analysis failed", monitor.camera.name)
+        else:
+            log.debug("camera %s: analysis failed again: %s", monitor.camera.name, signature)
+        monitor.last_error = signature
+    else:
+        monitor.last_error = None

@@ -1,0 +1,71 @@
+"""Event and state payloads: exact JSON shapes of the MQTT contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import numpy as np
+import pytest
+from focusguard.events import iso_utc, make_event, make_state, probabilities_dict
+from focusguard.infer import DEFAULT_LABELS
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+PROBS = probabilities_dict(DEFAULT_LABELS, np.array([0.05, 0.05, 0.1, 0.1, 0.1, 0.5, 0.05, 0.025, 0.025]))
+
+
+def test_iso_utc() -> None:
+    assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
+
+
+def test_event_shape() -> None:
+    event = make_event("focus_lost", "gate", "b_3", PROBS, 1_700_000_000.0)
+    assert set(event) == {"id", "type", "camera", "time", "class", "probabilities"}
+    assert uuid.UUID(event["id"]).version == 4
+    assert (event["type"], event["camera"], event["class"]) == ("focus_lost", "gate", "b_3")
+    assert ISO.match(event["time"])
+    assert list(event["probabilities"]) == list(DEFAULT_LABELS)
+    assert json.loads(json.dumps(event)) == event
+
+
+def test_event_ids_are_unique() -> None:
+    ids = {make_event("stream_lost", "c", None, None, 0)["id"] for _ in range(100)}
+    assert len(ids) == 100
+
+
+@pytest.mark.parametrize("kind", ["focus_lost", "focus_restored", "stream_lost", "stream_restored"])
+def test_all_event_types(kind: str) -> None:
+    event = make_event(kind, "c", None, None, 0)  # type: ignore[arg-type]
+    assert event["type"] == kind and event["class"] is None and event["probabilities"] == {}
+
+
+def test_unknown_event_type_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        make_event("focus_gone", "c", None, None, 0)  # type: ignore[arg-type]
+
+
+def test_state_shape() -> None:
+    state = make_state("ok", "online", "sharp", PROBS, 0)
+    assert state == {
+        "focus": "ok",
+        "stream": "online",
+        "class": "sharp",
+        "probabilities": PROBS,
+        "updated": "1970-01-01T00:00:00.000Z",
+    }
+    initial = make_state("unknown", "offline", None, None, 0)
+    assert initial["class"] is None and initial["probabilities"] == {}
+
+
+@pytest.mark.parametrize(("focus", "stream"), [("blurry", "online"), ("ok", "up")])
+def test_state_rejects_unknown_values(focus: str, stream: str) -> None:
+    with pytest.raises(ValueError):
+        make_state(focus, stream, None, None, 0)
+
+
+def test_probabilities_are_rounded_and_keyed_by_label() -> None:
+    probs = probabilities_dict(["a", "b"], np.array([1 / 3, 2 / 3], np.float32))
+    assert probs == {"a": 0.3333, "b": 0.6667}
+    assert all(type(v) is float for v in probs.values())

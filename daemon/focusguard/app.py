@@ -19,12 +19,17 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from focusguard import quality
 from focusguard.config import AppConfig, CameraConfig
 from focusguard.decide import Decision, FocusDecider
+from focusguard.detectors import Detector, detector_for_camera
 from focusguard.errors import ConfigError
-from focusguard.events import EventType, make_event, make_state, probabilities_dict
+from focusguard.events import EventType, make_event, make_state
+from focusguard.extensions import build_extensions
+from focusguard.fair import FairClassifier
 from focusguard.grab import Frame, FrameSource
-from focusguard.preprocess import to_model_rgb
+from focusguard.metrics import CameraStats
+from focusguard.watchdog import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +82,22 @@ class CameraMonitor:
             restore_votes=camera.restore_votes,
             max_gap_s=camera.stream_timeout_s,
         )
+        # cnn (default) | dft | laplacian; reference frames are only learnt while focus is not lost
+        self.detector: Detector = detector_for_camera(camera, classifier, lambda: self.decider.focus != "lost")
         self.stream = "offline"  # until the first frame
         self._lost_reported = False
         self._waiting_since = clock()
         self._last_frame: Frame | None = None
         self._last_cls: str | None = None
         self._last_probs: dict[str, float] = {}
+        self.analysis: str | None = None  # ok | unsuitable | frozen (focusguard.quality), in the state
+        self._last_fingerprint: bytes | None = None
+        self._changed_at = 0.0  # monotonic time of the last new picture
         self.last_error: str | None = None  # for log de-duplication in _guarded_tick
+        self.stats = CameraStats()  # analyses and their time: <p>/stats, Prometheus (metrics.py)
+        self.heartbeat = Heartbeat(clock)  # progress of this loop, for the systemd watchdog (watchdog.py)
+        # Called with (monitor, event) after each event is published, e.g. refocus on focus_lost.
+        self.event_listeners: list[Callable[[CameraMonitor, dict[str, Any]], None]] = []
 
     def publish_initial_state(self) -> None:
         self._publish_state(self._wall_clock())
@@ -102,13 +116,44 @@ class CameraMonitor:
         self._last_frame = frame
         if self.stream == "offline":
             self._stream_up()
+        if not self._suitable(frame):
+            return None  # no verdict: the debounce window gets no vote
         return self._analyse(frame, now)
 
+    def _suitable(self, frame: Frame) -> bool:
+        """Screen a new frame: too little contrast or a frozen picture gets no verdict (focusguard.quality)."""
+        view = quality.screen_view(frame.image_bgr)
+        if quality.contrast(view) < quality.MIN_CONTRAST:
+            if self.analysis != "unsuitable":
+                log.warning("camera %s: too little contrast to judge focus (dark, covered or uniform): no verdict",
+                            self.camera.name)
+            self.analysis, self._last_fingerprint = "unsuitable", None
+            self._last_cls, self._last_probs = None, {}
+            self._publish_state(frame.wall)
+            return False
+        fingerprint = quality.fingerprint(view)
+        if fingerprint == self._last_fingerprint:
+            # The same picture again is not new evidence (no vote). Unchanged for longer than
+            # stream_timeout_s it is a frozen picture, and the state says so.
+            unchanged_s = frame.monotonic - self._changed_at
+            if self.analysis != "frozen" and unchanged_s > self.camera.stream_timeout_s:
+                log.warning("camera %s: picture frozen (identical frames for %.0f s): no verdict until it changes",
+                            self.camera.name, unchanged_s)
+                self.analysis = "frozen"
+                self._publish_state(frame.wall)
+            return False
+        if self.analysis in ("unsuitable", "frozen"):
+            log.info("camera %s: picture usable again (was %s)", self.camera.name, self.analysis)
+        self.analysis, self._last_fingerprint, self._changed_at = "ok", fingerprint, frame.monotonic
+        return True
+
     def _analyse(self, frame: Frame, now: float) -> Decision:
-        probs = self.classifier.classify(to_model_rgb(frame.image_bgr))
-        decision = self.decider.update(probs, now)
-        self._last_cls = decision.cls
-        self._last_probs = probabilities_dict(self.classifier.labels, probs)
+        started = time.perf_counter()
+        verdict = self.detector.verdict(frame.image_bgr)
+        self.stats.record(time.perf_counter() - started)
+        decision = self.decider.vote(verdict.blurry, now, verdict.cls)
+        self._last_cls = verdict.cls
+        self._last_probs = verdict.probabilities
         self._publish_state(frame.wall)
         if decision.event is not None:
             level = logging.WARNING if decision.event == "focus_lost" else logging.INFO
@@ -120,6 +165,7 @@ class CameraMonitor:
         self._lost_reported = True
         self.stream = "offline"
         self.decider.reset()  # a dead stream must never count towards focus_lost
+        self._last_fingerprint = None  # a new connection's first picture is new evidence
         self._waiting_since = self._clock()
         log.warning("camera %s: no frames for %.1f s: stream lost", self.camera.name, self.camera.stream_timeout_s)
         wall = self._wall_clock()
@@ -135,10 +181,18 @@ class CameraMonitor:
 
     def _event(self, kind: EventType, wall: float, with_class: bool) -> None:
         cls, probs = (self._last_cls, self._last_probs) if with_class else (None, None)
-        self.publisher.publish_event(self.camera.name, make_event(kind, self.camera.name, cls, probs, wall))
+        event = make_event(kind, self.camera.name, cls, probs, wall)
+        self.publisher.publish_event(self.camera.name, event)
+        for listener in self.event_listeners:
+            try:
+                listener(self, event)
+            except Exception:  # an integration must not break the analysis loop
+                log.exception("camera %s: event listener failed", self.camera.name)
 
     def _publish_state(self, wall: float) -> None:
-        state = make_state(self.decider.focus, self.stream, self._last_cls, self._last_probs, wall)
+        state = make_state(
+            self.decider.focus, self.stream, self._last_cls, self._last_probs, wall, analysis=self.analysis
+        )
         self.publisher.publish_state(self.camera.name, state)
 
 
@@ -159,17 +213,20 @@ class FocusGuard:
         self._clock = clock
         self._closers: list[Callable[[], None]] = []
         self.classifier = classifier if classifier is not None else self._make_classifier()
+        self.inference = FairClassifier(self.classifier)  # cameras take turns round-robin (fair.py)
         self.publisher = publisher if publisher is not None else self._make_publisher()
         factory = grabber_factory or default_grabber_factory
         self.monitors: dict[str, CameraMonitor] = {}
         for camera in config.cameras:
             try:
                 self.monitors[camera.name] = CameraMonitor(
-                    camera, factory(camera), self.classifier, self.publisher, clock, wall_clock
+                    camera, factory(camera), self.inference.for_camera(camera.name), self.publisher, clock, wall_clock
                 )
             except ValueError as err:  # blurry_from not among the model's own labels
                 raise ConfigError(config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
         self._threads: list[threading.Thread] = []
+        # start()/stop() add-ons (extensions.py: watchdog, discovery, refocus, stats); None: from config
+        self.extensions: list[Any] | None = None
 
     def _make_classifier(self) -> ClassifierLike:
         from focusguard.infer import Classifier
@@ -201,6 +258,8 @@ class FocusGuard:
         backend = getattr(self.classifier, "backend", "?")
         reason = getattr(self.classifier, "backend_reason", "")
         log.info("inference backend: %s (%s)", backend, reason)
+        if self.extensions is None:
+            self.extensions = build_extensions(self)  # may fail (a taken metrics port) before anything starts
         self.publisher.start()
         for monitor in self.monitors.values():
             monitor.publish_initial_state()
@@ -210,6 +269,8 @@ class FocusGuard:
             thread.start()
             self._threads.append(thread)
         log.info("watching %d camera(s)", len(self.monitors))
+        for extension in self.extensions:
+            extension.start()
 
     def tick_all(self) -> None:
         """One step for every camera, each isolated from the others' errors (tests, tools)."""
@@ -237,6 +298,11 @@ class FocusGuard:
     def shutdown(self) -> None:
         log.info("stopping")
         self.stop_event.set()
+        for extension in reversed(self.extensions or []):  # the watchdog's STOPPING=1 goes first
+            try:
+                extension.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(extension).__name__)
         for thread in self._threads:
             thread.join(5.0)
         # Grabbers may sit in a blocking open/read for a few seconds: stop them in parallel.
@@ -262,6 +328,7 @@ class FocusGuard:
 
 
 def _guarded_tick(monitor: CameraMonitor) -> None:
+    monitor.heartbeat.begin()
     try:
         monitor.tick()
     except Exception as err:
@@ -274,3 +341,5 @@ def _guarded_tick(monitor: CameraMonitor) -> None:
         monitor.last_error = signature
     else:
         monitor.last_error = None
+    finally:
+        monitor.heartbeat.end()

@@ -1,4 +1,4 @@
-"""Command line: `focusguard run | check | check-config`.
+"""Command line: `focusguard run | check | check-config | eval`.
 
 Owns argument parsing, logging setup, and the error contract: any bad input
 (`FocusguardError`) becomes one stderr line naming file, key and problem, exit status 2,
@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     check_config = commands.add_parser("check-config", help="validate a configuration and print a summary")
     check_config.add_argument("config", type=Path, metavar="PATH")
     check_config.set_defaults(func=_cmd_check_config)
+
+    from focusguard import service  # install-service: systemd unit, udev rule, sample config
+
+    service.register(commands)
+
+    from focusguard import evaluate  # light at import: cv2/av/matplotlib load inside the command
+
+    evaluate.add_parser(commands)  # `focusguard eval`: detectors side by side on labelled data
     return parser
 
 
@@ -200,12 +208,29 @@ def summary(config: AppConfig, model_line: str) -> list[str]:
         f"classes: {', '.join(config.labels)}",
         f"state_dir: {config.state_dir}",
         f"log_level: {config.log_level}",
+        integrations_line(config),
         f"cameras ({len(config.cameras)}):",
     ]
     lines.extend(
         f"  {cam.name}: {cam.redacted_url}; every {cam.interval_s:g} s, blurry from {cam.blurry_from}, "
         f"window {cam.window} (lost {cam.lost_votes}, restore {cam.restore_votes}), "
-        f"stream timeout {cam.stream_timeout_s:g} s, keyframes only {str(cam.keyframes_only).lower()}"
+        f"stream timeout {cam.stream_timeout_s:g} s, keyframes only {str(cam.keyframes_only).lower()}, "
+        f"detector {cam.detector}" + (f" ({cam.preprocess})" if cam.detector == "cnn" else "")
         for cam in config.cameras
     )
+    lines.extend(
+        f"  {cam.name} refocus: {cam.refocus.action} via {cam.refocus.url}"
+        f"{' on focus_lost' if cam.refocus.on_focus_lost else ' on command only'}, at most every "
+        f"{cam.refocus.min_interval_s:g} s" + (f", user {cam.refocus.username}" if cam.refocus.username else "")
+        for cam in config.cameras
+        if cam.refocus.action != "none"
+    )
     return lines
+
+
+def integrations_line(config: AppConfig) -> str:
+    ha, metrics = config.homeassistant, config.metrics
+    discovery = f"on ({ha.prefix}/...)" if ha.discovery else "off"
+    stats = f"every {metrics.stats_interval_s:g} s" if metrics.stats_interval_s else "off"
+    prometheus = f"{metrics.prometheus_host}:{metrics.prometheus_port}" if metrics.prometheus_port else "off"
+    return f"integrations: Home Assistant discovery {discovery}, <p>/stats {stats}, Prometheus {prometheus}"

@@ -19,6 +19,14 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from focusguard import infer
+from focusguard.config_extras import (
+    HomeAssistantConfig,
+    MetricsConfig,
+    RefocusConfig,
+    parse_homeassistant,
+    parse_metrics,
+    parse_refocus,
+)
 from focusguard.errors import ConfigError, ModelError
 from focusguard.redact import redact_url as redact_url  # re-exported: config.redact_url
 from focusguard.yamlconf import Section, kind, parse_yaml, show
@@ -29,6 +37,8 @@ URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVICES = ("auto", "cpu", "edgetpu")
+DETECTORS = ("cnn", "dft", "laplacian")  # focusguard.detectors
+PREPROCESS_MODES = ("resize", "tiles")  # focusguard.preprocess: whole frame, or native-scale tiles
 _SECRET_KEYS = ("password", "password_env", "password_file")
 _FLOAT_RANGES = {"interval_s": (0.05, 3600.0), "stream_timeout_s": (0.1, 86_400.0)}
 
@@ -74,12 +84,16 @@ class CameraSettings:
     restore_votes: int = 6
     stream_timeout_s: float = 10.0
     keyframes_only: KeyframesOnly = "auto"
+    detector: str = "cnn"  # cnn | dft | laplacian (focusguard.detectors)
+    preprocess: str = "resize"  # cnn only: resize (thesis) | tiles (native-scale tiles, 4K cameras)
+    laplacian_threshold: float | None = None  # laplacian: absolute variance threshold; None: relative
 
 
 @dataclass(frozen=True, kw_only=True)
 class CameraConfig(CameraSettings):
     name: str
     url: str = field(repr=False)  # may carry credentials: use `redacted_url` anywhere visible
+    refocus: RefocusConfig = field(default_factory=RefocusConfig)  # config_extras: VAPIX/PTZ autofocus
 
     @property
     def redacted_url(self) -> str:
@@ -98,6 +112,8 @@ class AppConfig:
     defaults: CameraSettings = field(default_factory=CameraSettings)
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = "<config>"
 
 
@@ -127,7 +143,7 @@ def parse_config(data: Any, file: str = "<config>") -> AppConfig:
     if data is None:
         raise ConfigError(file, "(document)", "empty; expected a mapping with at least 'cameras'")
     root = Section(file, "", data)
-    root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras")
+    root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras", "homeassistant", "metrics")
     base_dir = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
     mqtt = _parse_mqtt(root.section("mqtt"), base_dir)
     model = _parse_model(root.section("model"), base_dir)
@@ -153,6 +169,8 @@ def parse_config(data: Any, file: str = "<config>") -> AppConfig:
         defaults=CameraSettings(**defaults),
         state_dir=state_dir,
         log_level=log_level,
+        homeassistant=parse_homeassistant(root.section("homeassistant")),
+        metrics=parse_metrics(root.section("metrics")),
         source=file,
     )
 
@@ -279,6 +297,12 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
             values[key] = sec.int_(key, 0, 1, 1000)
         elif key == "blurry_from":
             values[key] = sec.str_(key, "")
+        elif key == "detector":
+            values[key] = sec.choice(key, DETECTORS, "cnn", lower=True)
+        elif key == "preprocess":
+            values[key] = sec.choice(key, PREPROCESS_MODES, "resize", lower=True)
+        elif key == "laplacian_threshold":
+            values[key] = sec.float_(key, 0.0, 0.0, 1e9)
         elif isinstance(raw, bool) or raw == "auto":  # keyframes_only
             values[key] = raw
         else:
@@ -298,11 +322,12 @@ def _parse_camera(
     if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name):
         raise root.error(f"cameras.{name}", "camera names must match [A-Za-z0-9_-]+")
     sec = Section(root.file, f"cameras.{name}", value)
-    sec.allow("url", "username", *_SECRET_KEYS, *CAMERA_DEFAULTS)
+    sec.allow("url", "username", *_SECRET_KEYS, *CAMERA_DEFAULTS, "refocus")
     url = _camera_url(sec, base_dir)
     merged = {**defaults, **_camera_settings(sec)}
     _check_camera(merged, labels, lambda key: sec if sec.data.get(key) is not None else dsec)
-    return CameraConfig(name=name, url=url, **merged)
+    refocus = parse_refocus(sec.section("refocus"), url, lambda s: _secret(s, base_dir))
+    return CameraConfig(name=name, url=url, refocus=refocus, **merged)
 
 
 def _check_camera(merged: dict[str, Any], labels: tuple[str, ...], owner: Callable[[str], Section]) -> None:

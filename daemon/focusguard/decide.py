@@ -29,7 +29,7 @@ class Decision:
 
     focus: Focus
     event: FocusEvent | None
-    cls: str
+    cls: str | None  # None for detectors without classes (dft, laplacian)
     blurry: bool
 
 
@@ -82,13 +82,17 @@ class FocusDecider:
         """Add one analysis taken at monotonic time `now` and return the resulting decision."""
         if len(probs) != len(self.labels):
             raise ValueError(f"expected {len(self.labels)} probabilities, got {len(probs)}")
+        cls, blurry = classify_verdict(self.labels, probs, self.blurry_from)  # the same rule `check` uses
+        return self.vote(blurry, now, cls)
+
+    def vote(self, blurry: bool, now: float, cls: str | None = None) -> Decision:
+        """Add one binary verdict (from any detector) taken at monotonic time `now`."""
         if self.max_gap_s is not None and self._last_update is not None:
             if now - self._last_update > self.max_gap_s:
                 self._votes.clear()
         self._last_update = now
 
-        cls, blurry = classify_verdict(self.labels, probs, self.blurry_from)  # the same rule `check` uses
-        self._votes.append(blurry)
+        self._votes.append(bool(blurry))
         blurry_count = sum(self._votes)
         sharp_count = len(self._votes) - blurry_count
 

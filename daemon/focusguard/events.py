@@ -15,8 +15,18 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-EventType = Literal["focus_lost", "focus_restored", "stream_lost", "stream_restored"]
-EVENT_TYPES: tuple[str, ...] = ("focus_lost", "focus_restored", "stream_lost", "stream_restored")
+EventType = Literal[
+    "focus_lost", "focus_restored", "stream_lost", "stream_restored",
+    "refocus_requested", "refocus_done", "refocus_failed",
+]  # fmt: skip
+EVENT_TYPES: tuple[str, ...] = (
+    "focus_lost", "focus_restored", "stream_lost", "stream_restored",
+    "refocus_requested", "refocus_done", "refocus_failed",
+)  # fmt: skip
+# The ONVIF (Profile T) tampering topic a VMS maps each event to; None: no ONVIF counterpart.
+ONVIF_BLURRY = "tns1:VideoSource/ImageTooBlurry/AnalyticsService"
+ONVIF_TOPICS: dict[str, str | None] = {"focus_lost": ONVIF_BLURRY, "focus_restored": ONVIF_BLURRY}
+ANALYSIS_STATES: tuple[str | None, ...] = (None, "ok", "unsuitable", "frozen")
 
 Probabilities = Mapping[str, float]
 
@@ -38,18 +48,30 @@ def make_event(
     cls: str | None,
     probs: Probabilities | None,
     wall_time: float,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One event: ``{"id", "type", "camera", "time", "class", "probabilities"}``."""
+    """One event: ``{"id", "type", "camera", "time", "class", "probabilities", "onvif_topic"}``.
+
+    `onvif_topic` is the ONVIF tampering topic of the event (`focus_lost` is
+    ImageTooBlurry with State true, `focus_restored` the same topic with State false),
+    None for the others. `extra` adds keys (e.g. `refocus` details) but never replaces one.
+    """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    return {
+    event = {
         "id": str(uuid.uuid4()),
         "type": type,
         "camera": camera,
         "time": iso_utc(wall_time),
         "class": cls,
         "probabilities": dict(probs or {}),
+        "onvif_topic": ONVIF_TOPICS.get(type),
     }
+    clash = set(extra or {}) & set(event)
+    if clash:
+        raise ValueError(f"extra keys would replace {sorted(clash)}")
+    event.update(extra or {})
+    return event
 
 
 def make_state(
@@ -58,16 +80,25 @@ def make_state(
     cls: str | None,
     probs: Probabilities | None,
     wall_time: float,
+    analysis: str | None = None,
 ) -> dict[str, Any]:
-    """Retained camera state: ``{"focus", "stream", "class", "probabilities", "updated"}``."""
+    """Retained camera state: ``{"focus", "stream", "class", "probabilities", "updated", "analysis"}``.
+
+    `analysis` describes the newest frame: ``ok`` (it got a verdict), ``unsuitable`` (too
+    little contrast: no verdict), ``frozen`` (the same picture again: not new evidence),
+    None before the first frame.
+    """
     if focus not in ("ok", "lost", "unknown"):
         raise ValueError(f"unknown focus state {focus!r}")
     if stream not in ("online", "offline"):
         raise ValueError(f"unknown stream state {stream!r}")
+    if analysis not in ANALYSIS_STATES:
+        raise ValueError(f"unknown analysis state {analysis!r}")
     return {
         "focus": focus,
         "stream": stream,
         "class": cls,
         "probabilities": dict(probs or {}),
         "updated": iso_utc(wall_time),
+        "analysis": analysis,
     }

@@ -35,6 +35,14 @@ OPEN_TIMEOUT = (5.0, 3.0)  # (open, read) seconds; FFmpeg's own RTSP default is 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
 GOP_TOLERANCE = 1.5  # a keyframe gap this many analysis intervals long ends keyframes-only mode
+DEMAND_LEAD_GOPS = 1.5  # keyframes only: decode again this many keyframe gaps before the next analysis
+# One decoding thread, not PyAV's default slice threading: with slice threading FFmpeg
+# conceals broken slices without flagging the frame corrupt, so smeared frames (which look
+# blurry) would reach the analysis; frame threading flags them, but hands frames out one
+# packet late, after the skip-to-next-keyframe below has let the following packet in.
+# Measured with PyAV 18 / FFmpeg 8 on clips with damaged slices (tests/unit/test_grab_faults.py).
+DECODE_THREAD_TYPE = "NONE"
+DECODE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,10 @@ class StreamGrabber:
         self._last_monotonic: float | None = None
         self._thread: threading.Thread | None = None
         self.keyframes_mode = False  # what the current connection decodes
+        self._demand = _DecodeDemand(interval_s)
+        self.skipped_keyframes = 0  # keyframes not decoded because no analysis could use them
         self.connected = False
+        self.reconnects = 0  # connection attempts after a disconnect or failed open (metrics.py)
 
     # ----------------------------------------------------------------- public API
 
@@ -128,6 +139,7 @@ class StreamGrabber:
         """The newest decoded frame as BGR (converted once, on first request), or None."""
         with self._lock:
             newest, converted = self._newest, self._converted
+            self._demand.taken_at = self._clock()  # the analysis cadence, for _DecodeDemand
         if newest is None:
             return None
         if converted is not None and converted[0] is newest:
@@ -161,6 +173,7 @@ class StreamGrabber:
             log.log(level, "camera %s: %s; reconnecting in %.1f s", self.name, problem, backoff)
             last_error = problem
             self._stop.wait(backoff)
+            self.reconnects += 1
             backoff = min(backoff * 2, BACKOFF_MAX_S)
         log.debug("camera %s: grabber stopped", self.name)
 
@@ -173,6 +186,8 @@ class StreamGrabber:
             if not container.streams.video:
                 raise ValueError("no video stream")
             stream = container.streams.video[0]
+            stream.codec_context.thread_type = DECODE_THREAD_TYPE  # so is_corrupt works (see above)
+            stream.codec_context.thread_count = DECODE_THREADS
             self.keyframes_mode = self.keyframes_only is True
             self._set_skip(stream)
             self.connected = True
@@ -187,7 +202,7 @@ class StreamGrabber:
             )
             auto = _AutoKeyframes(self.interval_s)
             pacer = _Pacer(self._clock, self._stop) if is_file else None
-            seen_keyframe = False
+            seen_keyframe = skipping = False
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     break
@@ -202,6 +217,15 @@ class StreamGrabber:
                     self._auto_mode(stream, auto, seconds)
                 if pacer is not None and seconds is not None:
                     pacer.wait_until(seconds)
+                if packet.is_keyframe:  # keyframes only and no analysis due soon: skip this GOP
+                    wanted = self._demand.keyframe(seconds, self._clock())
+                    skipping = self.keyframes_mode and not wanted
+                    if skipping:
+                        self.skipped_keyframes += 1
+                        with self._lock:
+                            self._last_monotonic = self._clock()  # a keyframe arrived: the stream is alive
+                if skipping:
+                    continue
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as err:
@@ -274,6 +298,35 @@ class _AutoKeyframes:
             self.state = "full"
             return False
         return None
+
+
+class _DecodeDemand:
+    """Keyframes only, analyses far apart: decode just the keyframes the next analysis can use.
+
+    The app takes a frame (`latest()`) every `interval_s`; with a keyframe every `gap`
+    seconds (gap much shorter than the interval, e.g. GOP 1 s and one analysis per 10 s)
+    decoding every keyframe costs interval/gap decodes per analysis, nearly all thrown away.
+    After a frame was taken, keyframes are skipped until `DEMAND_LEAD_GOPS` gaps before the
+    next analysis is due, so the frame analysed is at most 1.5 gaps old (1 gap when every
+    keyframe is decoded). Until a frame has been taken and a gap measured, and whenever the
+    analyses stop coming, every keyframe is decoded.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.taken_at: float | None = None  # monotonic time of the last `latest()` call
+        self.gap: float | None = None
+        self._last_key: float | None = None
+
+    def keyframe(self, seconds: float | None, now: float) -> bool:
+        """Whether to decode the keyframe at stream time `seconds`, received at monotonic `now`."""
+        if seconds is not None:
+            if self._last_key is not None and seconds > self._last_key:
+                self.gap = seconds - self._last_key
+            self._last_key = seconds
+        if self.taken_at is None or self.gap is None:
+            return True
+        return now >= self.taken_at + self.interval_s - DEMAND_LEAD_GOPS * self.gap
 
 
 class _Pacer:

@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import ssl
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +71,12 @@ class MqttPublisher:
         self._dirty: set[str] = set()
         self._inflight: dict[int, _Inflight] = {}
         self._last_handed_id = 0  # outbox rows up to this id were given to paho in this process
+        self._last_failure: str | None = None  # connection failure last logged (paho's thread)
+        # Integrations (Home Assistant discovery, stats, commands), worker-owned like the states.
+        self._retained: dict[str, str] = {}
+        self._retained_dirty: set[str] = set()
+        self._volatile: list[tuple[str, str]] = []
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.cfg.client_id or "", clean_session=True)
@@ -101,8 +110,34 @@ class MqttPublisher:
     def publish_event(self, camera: str, event: dict[str, Any]) -> int:
         """Commit the event to the outbox (durable before anything is sent), then queue it."""
         entry_id = self.outbox.add(f"{self.prefix}/{camera}/events", json.dumps(event, separators=(",", ":")))
+        log.info(
+            "event %s %s of %s at %s stored (outbox row %d)",
+            event.get("id"), event.get("type"), camera, event.get("time"), entry_id,
+        )  # fmt: skip
         self._inbox.put(("event", entry_id))
         return entry_id
+
+    def publish_retained(self, topic: str, payload: str) -> None:
+        """A retained QoS 1 message outside the camera contract (discovery); re-sent after every connect."""
+        self._inbox.put(("retained", (topic, payload)))
+
+    def republish_retained(self) -> None:
+        """Send every `publish_retained` message again (Home Assistant came back online)."""
+        self._inbox.put(("republish", None))
+
+    def publish_volatile(self, topic: str, payload: str) -> None:
+        """QoS 1, not retained, not stored: sent if connected, else dropped (periodic stats)."""
+        self._inbox.put(("volatile", (topic, payload)))
+
+    def subscribe(self, topic_filter: str, callback: Callable[[str, bytes], None]) -> None:
+        """`callback(topic, payload)` for messages matching `topic_filter`, on paho's thread (keep it short)."""
+        self._subscriptions[topic_filter] = callback
+        self.client.on_message = self._on_message
+        self._inbox.put(("subscribe", topic_filter))
+
+    def is_alive(self) -> bool:
+        """False once the worker thread ended (the systemd watchdog asks)."""
+        return self._worker is None or self._worker.is_alive()
 
     def stop(self, drain_s: float = 2.0) -> None:
         """Flush briefly, publish retained `offline`, disconnect. Undelivered events stay in the outbox."""
@@ -135,14 +170,32 @@ class MqttPublisher:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if getattr(reason_code, "is_failure", False):
             # Bad credentials, refused, ...: paho retries on its own with capped backoff.
-            log.error(
-                "MQTT: broker %s:%d refused the connection: %s; retrying", self.cfg.host, self.cfg.port, reason_code
-            )
+            self._log_failure(
+                logging.ERROR, f"MQTT: broker {self.cfg.host}:{self.cfg.port} refused the connection: {reason_code}; "
+                "retrying (check mqtt.username and the password)",
+            )  # fmt: skip
             return
+        self._last_failure = None
         self._inbox.put(("connect", None))
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        log.warning("MQTT: cannot connect to %s:%d; retrying", self.cfg.host, self.cfg.port)
+        # paho calls this inside its `except OSError:` block: the exception says why.
+        err = sys.exc_info()[1]
+        reason = f": {err}" if err is not None else ""
+        if isinstance(err, ssl.SSLError | ssl.CertificateError):
+            self._log_failure(
+                logging.ERROR, f"MQTT: TLS handshake with {self.cfg.host}:{self.cfg.port} failed{reason}; retrying "
+                "(check mqtt.tls.ca_file, cert_file, key_file and the broker's certificate)",
+            )  # fmt: skip
+        else:
+            self._log_failure(
+                logging.WARNING, f"MQTT: cannot connect to {self.cfg.host}:{self.cfg.port}{reason}; retrying"
+            )
+
+    def _log_failure(self, level: int, text: str) -> None:
+        """Log a connection failure; the same failure again (every retry) only at debug level."""
+        log.log(logging.DEBUG if text == self._last_failure else level, text)
+        self._last_failure = text
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._inbox.put(("disconnect", reason_code))
@@ -196,6 +249,8 @@ class MqttPublisher:
             self._generation += 1
             self._need_online = True
             self._dirty.update(self._states)  # retained state is re-published after every reconnect
+            self._retained_dirty.update(self._retained)
+            self._subscribe(list(self._subscriptions))
             log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         elif kind == "disconnect":
             if self.connected:
@@ -207,6 +262,8 @@ class MqttPublisher:
             camera, payload = value
             self._states[camera] = payload
             self._dirty.add(camera)
+        else:
+            self._handle_extra(kind, value)
         # "event": already in the outbox; _pump() picks it up.
 
     def _acknowledged(self, mid: int) -> None:
@@ -224,6 +281,7 @@ class MqttPublisher:
         for camera in sorted(self._dirty - busy):
             self._dirty.discard(camera)
             self._send("state", camera, f"{self.prefix}/{camera}/state", self._states[camera], retain=True)
+        self._pump_extra()
         self._pump_events()
 
     def _pump_events(self) -> None:
@@ -252,3 +310,46 @@ class MqttPublisher:
             return False
         self._inflight[info.mid] = _Inflight(kind, key, self._generation)
         return True
+
+    # ----------------------------------------------------------------- integrations (worker)
+
+    def _handle_extra(self, kind: str, value: Any) -> None:
+        if kind == "retained":
+            topic, payload = value
+            self._retained[topic] = payload
+            self._retained_dirty.add(topic)
+        elif kind == "republish":
+            self._retained_dirty.update(self._retained)
+        elif kind == "volatile" and self.connected:
+            self._volatile.append(value)
+        elif kind == "subscribe" and self.connected:
+            self._subscribe([value])
+
+    def _pump_extra(self) -> None:
+        busy = {f.key for f in self._inflight.values() if f.kind == "retained"}
+        for topic in sorted(self._retained_dirty - busy):
+            if self._send("retained", topic, topic, self._retained[topic], retain=True):
+                self._retained_dirty.discard(topic)
+        volatile, self._volatile = self._volatile, []
+        for topic, payload in volatile:
+            self._send("volatile", None, topic, payload, retain=False)
+
+    def _subscribe(self, topic_filters: list[str]) -> None:
+        if not topic_filters:
+            return
+        try:
+            rc, _mid = self.client.subscribe([(f, QOS) for f in topic_filters])
+        except ValueError as err:
+            log.error("MQTT: cannot subscribe to %s: %s", topic_filters, err)
+            return
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.warning("MQTT: subscribe to %s failed: %s", topic_filters, mqtt.error_string(rc))
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """paho's network thread: hand the message to the integration that subscribed (it must not block)."""
+        for topic_filter, callback in list(self._subscriptions.items()):
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                try:
+                    callback(message.topic, bytes(message.payload))
+                except Exception:  # an integration bug must not kill paho's thread
+                    log.exception("MQTT: handler for %s failed", message.topic)

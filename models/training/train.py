@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from net import build_classifier, zero_mean_first_layer  # noqa: E402
+from structured_init import apply_structured_init  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 HEAD_LAYERS = ("dense", "classes")
@@ -98,6 +99,58 @@ def stage_head(args: argparse.Namespace) -> None:
     (args.work / "head.json").write_text(json.dumps(result))
 
 
+def stage_structured(args: argparse.Namespace) -> None:
+    """Analytic multi-scale energy front end (structured_init.py) + BN calibration + a dense head
+    fitted on the structured 7x7 energy/low-pass maps only (random channels start at weight 0)."""
+    train_x, train_y = load_split(args.dataset, "train")
+    val_x, val_y = load_split(args.dataset, "val")
+    model = build_classifier()
+    info = apply_structured_init(model)
+    n_struct = info["structured_channels"]
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.8
+    for _ in tqdm(range(args.bn_batches), desc="BN calibration", file=sys.stderr):
+        model(batch(train_x, rng.choice(len(train_x), 16, replace=False)), training=True)
+    trunk = keras.Model(model.input, model.get_layer("relu6").output)
+
+    def features(images: np.ndarray, idx: np.ndarray, desc: str) -> np.ndarray:
+        out = np.zeros((len(idx), 7 * 7 * n_struct), np.float32)
+        for s in tqdm(range(0, len(idx), 32), desc=desc, file=sys.stderr):
+            maps = trunk(batch(images, idx[s : s + 32]), training=False).numpy()[..., :n_struct]
+            out[s : s + 32] = maps.reshape(len(maps), -1)
+        return out
+
+    train_idx = rng.permutation(len(train_x))[: args.head_samples]
+    val_idx = np.random.default_rng(0).permutation(len(val_x))[: args.val_samples]
+    f_train, f_val = features(train_x, train_idx, "train features"), features(val_x, val_idx, "val features")
+    mean, std = f_train.mean(0), f_train.std(0)
+    std = np.maximum(std, 0.05 * np.median(std))
+    head_in = keras.Input((f_train.shape[1],))
+    reg = keras.regularizers.L2(args.head_l2)
+    h = keras.layers.Dense(64, activation="relu", kernel_regularizer=reg, name="dense")(head_in)
+    head_out = keras.layers.Dense(9, activation="softmax", kernel_regularizer=reg, name="classes")(h)
+    head = keras.Model(head_in, head_out)
+    head.compile(keras.optimizers.Adam(args.head_lr), "sparse_categorical_crossentropy", ["accuracy"])
+    head.fit((f_train - mean) / std, train_y[train_idx], batch_size=64, epochs=args.head_epochs, verbose=2,
+             validation_data=((f_val - mean) / std, val_y[val_idx]),
+             callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=20, restore_best_weights=True)])
+    # Fold the standardisation into the network's dense layer; rows of random channels start at 0.
+    kernel, bias = head.get_layer("dense").get_weights()
+    full = np.zeros((7, 7, 512, 64), np.float32)
+    full[:, :, :n_struct, :] = (kernel / std[:, None]).reshape(7, 7, n_struct, 64)
+    model.get_layer("dense").set_weights([full.reshape(25088, 64), bias - (mean / std) @ kernel])
+    model.get_layer("classes").set_weights(head.get_layer("classes").get_weights())
+    args.work.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(args.work / "structured.weights.h5"))
+    model.save_weights(str(args.work / "best.weights.h5"))
+    result = evaluate(model, val_x, val_y, val_idx)
+    print(f"structured stage: val {result}", file=sys.stderr)
+    (args.work / "structured.json").write_text(json.dumps(result))
+    (args.work / "best.json").write_text(json.dumps({"acc": result["acc"], "step": 0}))
+
+
 def learning_rate(step: int, peak: float, warmup: int) -> float:
     if step < warmup:  # geometric warm-up from 1e-5 keeps the dense layer alive
         return 1e-5 * (peak / 1e-5) ** (step / warmup) if peak > 1e-5 else peak
@@ -118,9 +171,12 @@ def stage_full(args: argparse.Namespace) -> None:
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint} at step {int(step_var)}", file=sys.stderr)
+    elif args.init in ("head", "structured"):
+        model.load_weights(str(args.work / f"{args.init}.weights.h5"))
     else:
-        model.load_weights(str(args.work / "head.weights.h5"))
-    best = max((h["val_acc"] for h in history), default=0.0)
+        zero_mean_first_layer(model)
+    best_file = args.work / "best.json"
+    best = json.loads(best_file.read_text())["acc"] if best_file.exists() else 0.0
     head_vars = [v for name in HEAD_LAYERS for v in model.get_layer(name).trainable_variables]
     head_ids = {id(v) for v in head_vars}
     trunk_vars = [v for v in model.trainable_variables if id(v) not in head_ids]
@@ -129,7 +185,8 @@ def stage_full(args: argparse.Namespace) -> None:
     @tf.function
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
+            # Frozen BN (inference mode) keeps calibrated statistics; batches of 16 are noisy.
+            loss = loss_fn(y, model(x, training=not args.freeze_bn))
         grads = tape.gradient(loss, trunk_vars + head_vars)
         trunk_opt.apply_gradients(zip(grads[: len(trunk_vars)], trunk_vars))
         head_opt.apply_gradients(zip(grads[len(trunk_vars) :], head_vars))
@@ -163,6 +220,7 @@ def stage_full(args: argparse.Namespace) -> None:
             if result["acc"] > best:
                 best = result["acc"]
                 model.save_weights(str(args.work / "best.weights.h5"))
+                best_file.write_text(json.dumps({"acc": best, "step": int(step_var)}))
                 tqdm.write(f"new best val acc {best:.4f}", file=sys.stderr)
     manager.save()
     bar.close()
@@ -170,9 +228,13 @@ def stage_full(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=["head", "full"], required=True)
+    parser.add_argument("--stage", choices=["head", "structured", "full"], required=True)
     parser.add_argument("--dataset", type=Path, default=Path("models/work/dataset"))
     parser.add_argument("--work", type=Path, default=Path("models/work/run"))
+    parser.add_argument("--init", choices=["random", "head", "structured"], default="random",
+                        help="full stage start: fresh init, or the head stage's weights")
+    parser.add_argument("--freeze-bn", action="store_true", help="BatchNorm in inference mode while training")
+    parser.add_argument("--head-l2", type=float, default=1e-4)
     parser.add_argument("--bn-batches", type=int, default=30)
     parser.add_argument("--head-samples", type=int, default=100_000)
     parser.add_argument("--head-epochs", type=int, default=60)
@@ -186,7 +248,7 @@ def main() -> None:
     parser.add_argument("--val-samples", type=int, default=252)
     parser.add_argument("--ckpt-every", type=int, default=50)
     args = parser.parse_args()
-    {"head": stage_head, "full": stage_full}[args.stage](args)
+    {"head": stage_head, "structured": stage_structured, "full": stage_full}[args.stage](args)
 
 
 if __name__ == "__main__":

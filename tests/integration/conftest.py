@@ -84,6 +84,12 @@ def demo_clip(clip_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sharp_clip(clip_dir: Path, photo: np.ndarray) -> Path:
+    """10 s, 1280x720, GOP 25 at 25 fps, in focus throughout."""
+    return clips.make_clip(clip_dir / "sharp.mp4", photo, [clips.Segment("sharp", 10)], gop=25)
+
+
+@pytest.fixture(scope="session")
 def focus_loss_clip_1080p(clip_dir: Path, photo: np.ndarray) -> Path:
     """1920x1080 (or the photo's size), GOP 25 at 25 fps: 5 s sharp, 7 s defocused
     (sigma 7 at 1080p), 7 s sharp.  Exercises the keyframes-only path."""
@@ -109,11 +115,13 @@ def transient_clips(clip_dir: Path, photo: np.ndarray) -> dict[str, Path]:
 
 @pytest.fixture
 def rtsp_factory(integration_ready: None, tmp_path: Path
-                 ) -> Iterator[Callable[[Mapping[str, Path]], RtspServer]]:
+                 ) -> Iterator[Callable[..., RtspServer]]:
+    """``start({"/cam": clip}, start_frame=0)``: an RTSP server on a free port."""
     servers: list[RtspServer] = []
 
-    def start(mounts: Mapping[str, Path]) -> RtspServer:
-        srv = RtspServer(mounts, tmp_path / f"rtsp{len(servers)}").start()
+    def start(mounts: Mapping[str, Path], start_frame: int = 0) -> RtspServer:
+        srv = RtspServer(mounts, tmp_path / f"rtsp{len(servers)}",
+                         start_frame=start_frame).start()
         servers.append(srv)
         return srv
 

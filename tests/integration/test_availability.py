@@ -13,8 +13,8 @@ START_TIMEOUT = 30.0  # imports, model load, MQTT connect on a busy 2-core machi
 
 
 @pytest.fixture
-def camera(rtsp_factory, demo_clip):
-    srv = rtsp_factory({"/cam": demo_clip})
+def camera(rtsp_factory, sharp_clip):
+    srv = rtsp_factory({"/cam": sharp_clip})
     return {"cam": {"url": srv.url("/cam")}}
 
 

@@ -16,8 +16,8 @@ from tests.support.mqtt import MqttCollector, wait_retained
 pytestmark = pytest.mark.integration
 
 LABELS = ["sharp", "b_0.5", "b_0.75", "b_1", "b_2", "b_3", "b_4", "b_5", "b_7"]
-EVENT_KEYS = {"id", "type", "camera", "time", "class", "probabilities"}
-STATE_KEYS = {"focus", "stream", "class", "probabilities", "updated"}
+EVENT_KEYS = {"id", "type", "camera", "time", "class", "probabilities", "onvif_topic"}
+STATE_KEYS = {"focus", "stream", "class", "probabilities", "updated", "analysis"}
 
 
 def check_event(event: dict, kind: str, camera: str) -> None:

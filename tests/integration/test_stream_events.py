@@ -13,16 +13,18 @@ from tests.support.mqtt import wait_retained
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT_S = 3.0  # stream_timeout_s for these tests
+# stream_timeout_s for these tests: above the grabber's 3 s read timeout, at which FFmpeg
+# hands over the last partial packet of a frozen stream (one stale frame).
+TIMEOUT_S = 5.0
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill", "freeze"])
 def test_stream_lost_and_restored(broker, collector, prefix, daemon_factory, rtsp_factory,
-                                  demo_clip, how):
+                                  sharp_clip, how):
     """sigterm/sigkill: the server closes (the client sees EOF or a reset); freeze: the
     server is SIGSTOPped, its TCP connection stays open but no frame comes (then it is
-    killed and restarted)."""
-    srv = rtsp_factory({"/door": demo_clip})
+    killed and restarted).  Clients join mid-GOP, as with a real camera."""
+    srv = rtsp_factory({"/door": sharp_clip}, start_frame=7)
     d = daemon_factory({"door": {"url": srv.url("/door"), "stream_timeout_s": TIMEOUT_S}})
     events, state = f"{prefix}/door/events", f"{prefix}/door/state"
     collector.wait_topic(state, lambda m: m.json()["stream"] == "online", 30.0)
@@ -57,3 +59,20 @@ def test_stream_lost_and_restored(broker, collector, prefix, daemon_factory, rts
     wait_retained(broker.host, broker.port, state, lambda m: m.json()["stream"] == "online")
     d.assert_running()
     assert d.terminate() == 0
+
+
+def test_long_gop_stream_gives_frames_from_the_first_keyframe(
+        broker, collector, prefix, daemon_factory, rtsp_factory, demo_clip):
+    """The demo clip has one keyframe per 20 s (as cameras with a long or dynamic GOP);
+    the server starts each client on it.  The daemon must analyse from that first
+    keyframe on, not from the next one 20 s later (which would also raise a spurious
+    stream_lost at every connect whenever the GOP exceeds stream_timeout_s)."""
+    srv = rtsp_factory({"/lobby": demo_clip})
+    d = daemon_factory({"lobby": {"url": srv.url("/lobby")}})
+    state = f"{prefix}/lobby/state"
+    collector.wait_topic(f"{prefix}/available", lambda m: m.text == "online", 30.0)
+    t0 = time.monotonic()
+    collector.wait_topic(state, lambda m: m.json()["stream"] == "online", 8.0)
+    assert time.monotonic() - t0 < 8.0
+    assert not collector.messages(f"{prefix}/lobby/events"), collector.summary()
+    d.assert_running()

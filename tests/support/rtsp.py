@@ -48,11 +48,12 @@ def rtsp_server_problem() -> str | None:
 
 class RtspServer:
     def __init__(self, mounts: Mapping[str, Path | str], workdir: Path | str,
-                 port: int = 0, host: str = "127.0.0.1") -> None:
+                 port: int = 0, host: str = "127.0.0.1", start_frame: int = 0) -> None:
         self.mounts = {m if m.startswith("/") else "/" + m: Path(p) for m, p in mounts.items()}
         self.workdir = Path(workdir)
         self.host = host
         self.port = port  # 0 until the first start picked one; then fixed
+        self.start_frame = start_frame
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -73,7 +74,8 @@ class RtspServer:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--host", self.host, "--port", str(self.port)]
+        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--host", self.host, "--port", str(self.port),
+               "--start-frame", str(self.start_frame)]
         for m, p in self.mounts.items():
             cmd += ["--mount", f"{m}={p}"]
         # A restart on a fixed port may race the old socket's release: retry briefly.

@@ -10,8 +10,9 @@ gst-rtsp-server 1.22 from apt; the project venv cannot import them)::
 Each clip is parsed once at start (``filesrc ! parsebin ! h264parse ! appsink``, Annex B
 access units with SPS/PPS before every IDR).  Every RTSP client gets its own pipeline
 ``appsrc ! h264parse ! rtph264pay`` that pushes those access units from the start of the
-file (a keyframe) with fresh, monotonic timestamps (n x frame duration), looping
-forever; the RTSP sinks pace it to real time.  Binds 127.0.0.1 (``--host`` to change);
+file (a keyframe; ``--start-frame N`` starts mid-GOP like a real camera) with fresh,
+monotonic timestamps (n x frame duration), looping forever; the RTSP sinks pace it to
+real time (after a start-up burst of about 1 s).  Binds 127.0.0.1 (``--host`` to change);
 ``--port 0`` picks a free port.  When listening it prints one line on stdout::
 
     READY rtsp://127.0.0.1:PORT
@@ -24,8 +25,10 @@ import time except definitions, and ``gi`` is imported lazily in ``main``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,7 @@ class Clip:
     caps: str = ""
     fps_n: int = 25
     fps_d: int = 1
+    parameter_sets: bytes = b""  # SPS and PPS NAL units (Annex B) of the first keyframe
 
     @property
     def frame_ns(self) -> int:
@@ -53,12 +57,24 @@ def parse_clip(Gst: Any, path: str) -> Clip:
     pipe.get_by_name("src").set_property("location", path)
     sink = pipe.get_by_name("sink")
     clip = Clip(path)
+    if not os.path.isfile(path):
+        raise RuntimeError(f"{path}: no such file")
+    bus = pipe.get_bus()
     pipe.set_state(Gst.State.PLAYING)
+    deadline = time.monotonic() + 120.0
     try:
         while True:
-            sample = sink.emit("pull-sample")
+            sample = sink.emit("try-pull-sample", 200 * Gst.MSECOND)
+            msg = bus.pop_filtered(Gst.MessageType.ERROR)
+            if msg is not None:
+                err, dbg = msg.parse_error()
+                raise RuntimeError(f"{path}: {err.message} ({dbg})")
             if sample is None:
-                break
+                if sink.get_property("eos"):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{path}: parsing timed out")
+                continue
             if not clip.caps:
                 caps = sample.get_caps()
                 clip.caps = caps.to_string()
@@ -76,28 +92,37 @@ def parse_clip(Gst: Any, path: str) -> Clip:
                 buf.unmap(info)
             key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
             clip.units.append((data, key))
-        bus = pipe.get_bus()
-        msg = bus.pop_filtered(Gst.MessageType.ERROR)
-        if msg is not None:
-            err, dbg = msg.parse_error()
-            raise RuntimeError(f"{path}: {err.message} ({dbg})")
     finally:
         pipe.set_state(Gst.State.NULL)
     if not clip.units:
         raise RuntimeError(f"{path}: no H.264 access units found")
     if not clip.units[0][1]:
         raise RuntimeError(f"{path}: does not start with a keyframe")
+    params = [nal for nal in split_nals(clip.units[0][0]) if nal and (nal[0] & 0x1F) in (7, 8)]
+    clip.parameter_sets = b"".join(b"\x00\x00\x00\x01" + nal for nal in dict.fromkeys(params))
     return clip
+
+
+def split_nals(au: bytes) -> list[bytes]:
+    """NAL units of an Annex B access unit (start codes removed)."""
+    out, i = [], au.find(b"\x00\x00\x01")
+    while i >= 0:
+        j = au.find(b"\x00\x00\x01", i + 3)
+        end = len(au) if j < 0 else (j - 1 if au[j - 1] == 0 else j)
+        out.append(au[i + 3 : end])
+        i = j
+    return out
 
 
 class Feeder:
     """Pushes a clip's access units into one client's appsrc, looping, fresh timestamps."""
 
-    def __init__(self, Gst: Any, clip: Clip, appsrc: Any) -> None:
+    def __init__(self, Gst: Any, clip: Clip, appsrc: Any, start_frame: int = 0) -> None:
         self.Gst = Gst
         self.clip = clip
         self.appsrc = appsrc
-        self.n = 0  # access units pushed so far (monotonic over loops)
+        self.n = 0  # access units pushed so far (monotonic over loops): the timestamp
+        self.start = start_frame % len(clip.units)
         appsrc.connect("need-data", self.on_need_data)
 
     def on_need_data(self, src: Any, _length: int) -> None:
@@ -107,7 +132,11 @@ class Feeder:
         # Push a few units per call (keeps Python overhead low); the appsrc queue and
         # the RTSP sinks (which sync to the clock) pace the stream to real time.
         for _ in range(5):
-            data, key = units[self.n % len(units)]
+            data, key = units[(self.start + self.n) % len(units)]
+            if self.n == 0 and not key:
+                # Mid-GOP start, like a real camera: the client gets the parameter sets
+                # (as a camera's SDP would give them) but must wait for the next IDR.
+                data = self.clip.parameter_sets + data
             buf = Gst.Buffer.new_wrapped(data)
             buf.pts = self.n * dur
             buf.dts = self.n * dur
@@ -120,7 +149,7 @@ class Feeder:
 
 
 def build_server(Gst: Any, GstRtspServer: Any, host: str, port: int,
-                 mounts: dict[str, Clip]) -> Any:
+                 mounts: dict[str, Clip], start_frame: int = 0) -> Any:
     server = GstRtspServer.RTSPServer()
     server.set_address(host)
     server.set_service(str(port))
@@ -142,7 +171,7 @@ def build_server(Gst: Any, GstRtspServer: Any, host: str, port: int,
             element = media.get_element()
             appsrc = element.get_by_name("src")
             appsrc.set_property("caps", Gst.Caps.from_string(clip.caps))
-            feeder = Feeder(Gst, clip, appsrc)
+            feeder = Feeder(Gst, clip, appsrc, start_frame)
             feeders.append(feeder)
             media.connect("unprepared", lambda *_: feeders.remove(feeder)
                           if feeder in feeders else None)
@@ -166,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--mount", type=parse_mount, action="append", required=True,
                     metavar="/NAME=FILE", help="serve FILE (H.264 mp4/mkv/ts) at /NAME")
+    ap.add_argument("--start-frame", type=int, default=0, metavar="N",
+                    help="each client starts at access unit N (mid-GOP, like a real camera: "
+                         "decoding must wait for the next keyframe); default 0")
     args = ap.parse_args(argv)
 
     import gi
@@ -183,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rtsp_server: {err}", file=sys.stderr, flush=True)
             return 2
 
-    server = build_server(Gst, GstRtspServer, args.host, args.port, mounts)
+    server = build_server(Gst, GstRtspServer, args.host, args.port, mounts, args.start_frame)
     loop = GLib.MainLoop()
     if server.attach(None) == 0:
         print(f"rtsp_server: cannot listen on {args.host}:{args.port}", file=sys.stderr,

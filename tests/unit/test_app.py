@@ -23,6 +23,7 @@ class FakeSource:
         self.frame: Frame | None = None
         self.fail: Exception | None = None
         self.started = self.stopped = False
+        self.pushes = 0
 
     def start(self) -> None:
         self.started = True
@@ -31,7 +32,11 @@ class FakeSource:
         self.stopped = True
 
     def push(self, value: int) -> None:
-        image = np.full((90, 160, 3), value, np.uint8)
+        # The top-left block carries the class for FakeClassifier; the rest is a texture with
+        # enough contrast to be judged, new at every push (so never a frozen picture).
+        self.pushes += 1
+        image = np.random.default_rng(self.pushes).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+        image[:8, :8] = value
         self.frame = Frame(image_bgr=image, monotonic=self.clock(), wall=1_700_000_000 + self.clock())
 
     def latest(self) -> Frame | None:
@@ -136,7 +141,8 @@ def test_focus_lost_then_restored(rig: Rig) -> None:
     assert (lost["camera"], lost["class"], lost["probabilities"]["b_3"]) == ("a", "b_3", pytest.approx(0.92, abs=0.01))
     state = rig.publisher.last_state("a")
     assert (state["focus"], state["stream"], state["class"]) == ("ok", "online", "sharp")
-    assert set(state) == {"focus", "stream", "class", "probabilities", "updated"}
+    assert set(state) == {"focus", "stream", "class", "probabilities", "updated", "analysis"}
+    assert state["analysis"] == "ok"
 
 
 def test_short_blur_never_alarms(rig: Rig) -> None:

@@ -22,7 +22,8 @@ def test_iso_utc() -> None:
 
 def test_event_shape() -> None:
     event = make_event("focus_lost", "gate", "b_3", PROBS, 1_700_000_000.0)
-    assert set(event) == {"id", "type", "camera", "time", "class", "probabilities"}
+    assert set(event) == {"id", "type", "camera", "time", "class", "probabilities", "onvif_topic"}
+    assert event["onvif_topic"] == "tns1:VideoSource/ImageTooBlurry/AnalyticsService"
     assert uuid.UUID(event["id"]).version == 4
     assert (event["type"], event["camera"], event["class"]) == ("focus_lost", "gate", "b_3")
     assert ISO.match(event["time"])
@@ -41,22 +42,39 @@ def test_all_event_types(kind: str) -> None:
     assert event["type"] == kind and event["class"] is None and event["probabilities"] == {}
 
 
+def test_onvif_topic_per_event_type() -> None:
+    blurry = "tns1:VideoSource/ImageTooBlurry/AnalyticsService"
+    assert make_event("focus_restored", "c", "sharp", PROBS, 0)["onvif_topic"] == blurry
+    for kind in ("stream_lost", "stream_restored", "refocus_requested", "refocus_done", "refocus_failed"):
+        assert make_event(kind, "c", None, None, 0)["onvif_topic"] is None  # type: ignore[arg-type]
+
+
+def test_extra_keys_are_added_but_never_replace() -> None:
+    event = make_event("refocus_done", "c", None, None, 0, extra={"refocus": {"action": "ptz_autofocus"}})
+    assert event["refocus"] == {"action": "ptz_autofocus"} and event["type"] == "refocus_done"
+    with pytest.raises(ValueError, match="replace"):
+        make_event("refocus_done", "c", None, None, 0, extra={"type": "focus_lost"})
+
+
 def test_unknown_event_type_rejected() -> None:
     with pytest.raises(ValueError, match="unknown event type"):
         make_event("focus_gone", "c", None, None, 0)  # type: ignore[arg-type]
 
 
 def test_state_shape() -> None:
-    state = make_state("ok", "online", "sharp", PROBS, 0)
+    state = make_state("ok", "online", "sharp", PROBS, 0, analysis="ok")
     assert state == {
         "focus": "ok",
         "stream": "online",
         "class": "sharp",
         "probabilities": PROBS,
         "updated": "1970-01-01T00:00:00.000Z",
+        "analysis": "ok",
     }
     initial = make_state("unknown", "offline", None, None, 0)
-    assert initial["class"] is None and initial["probabilities"] == {}
+    assert initial["class"] is None and initial["probabilities"] == {} and initial["analysis"] is None
+    with pytest.raises(ValueError, match="unknown analysis state"):
+        make_state("ok", "online", None, None, 0, analysis="dark")
 
 
 @pytest.mark.parametrize(("focus", "stream"), [("blurry", "online"), ("ok", "up")])

@@ -119,6 +119,7 @@ def test_errors_reconnect_with_backoff_and_never_log_credentials(caplog: pytest.
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # the same failure again is not repeated at WARNING
     assert grabber.latest() is None and grabber.last_frame_monotonic is None
+    assert grabber.reconnects >= len(attempts) - 1  # counted for <p>/stats and Prometheus
 
 
 def test_stop_is_prompt_during_backoff() -> None:

@@ -1,0 +1,80 @@
+"""Keyframes only with analyses far apart: only the keyframes the next analysis can use are decoded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from focusguard.grab import DEMAND_LEAD_GOPS, StreamGrabber, _DecodeDemand
+
+
+def test_decodes_everything_until_cadence_and_gap_are_known() -> None:
+    demand = _DecodeDemand(interval_s=10.0)
+    assert demand.keyframe(0.0, now=100.0)  # no gap yet
+    demand.taken_at = 100.0
+    assert demand.keyframe(None, now=100.5)  # still no gap (pts unknown)
+    assert demand.keyframe(1.0, now=101.0) is False  # gap 1 s: next analysis at 110, decode from 108.5
+    assert demand.gap == 1.0
+
+
+def test_skips_until_shortly_before_the_next_analysis() -> None:
+    demand = _DecodeDemand(interval_s=10.0)
+    demand.keyframe(0.0, 0.0)
+    demand.taken_at = 0.2  # the app took a frame
+    decoded = [t for t in np.arange(1.0, 10.0, 1.0) if demand.keyframe(float(t), float(t))]
+    assert decoded == [9.0]  # 10.2 - 1.5: only the keyframes at 9 (and later) are worth decoding
+    assert 10.2 - decoded[-1] <= DEMAND_LEAD_GOPS * 1.0
+    # The analyses stopped (app stalled): every keyframe again.
+    assert demand.keyframe(30.0, 30.0) and demand.keyframe(31.0, 31.0)
+
+
+def test_short_intervals_decode_every_keyframe() -> None:
+    demand = _DecodeDemand(interval_s=1.0)
+    demand.keyframe(0.0, 0.0)
+    demand.taken_at = 0.0
+    assert all(demand.keyframe(t, t) for t in (1.0, 2.0, 3.0))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s of 160x120 H.264 at 10 fps, a keyframe every 0.5 s."""
+    path = tmp_path_factory.mktemp("clip") / "gop05.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"g": "5", "keyint_min": "5", "sc_threshold": "0", "bf": "0"}
+        for i in range(60):
+            image = np.full((120, 160, 3), 40, np.uint8)
+            image[:, (i * 6) % 160] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_grabber_decodes_only_what_the_analyses_use(clip: Path) -> None:
+    grabber = StreamGrabber("clip", f"file://{clip}", interval_s=2.0, keyframes_only=True)
+    decoded: list[float] = []
+    store = grabber._store
+    grabber._store = lambda frame: (decoded.append(time.monotonic()), store(frame))  # type: ignore[method-assign]
+    grabber.start()
+    try:
+        deadline = time.monotonic() + 5
+        while grabber.latest() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        ages = []
+        for _ in range(2):  # two analyses, 2 s apart, as the app's loop does
+            time.sleep(2.0)
+            frame = grabber.latest()
+            assert frame is not None
+            ages.append(time.monotonic() - frame.monotonic)
+    finally:
+        grabber.stop()
+    assert grabber.skipped_keyframes >= 3  # 8 keyframes in 4 s, at most ~2 per analysis decoded
+    assert max(ages) <= DEMAND_LEAD_GOPS * 0.5 + 0.3  # frames stay fresh
+    assert grabber.last_frame_monotonic is not None and time.monotonic() - grabber.last_frame_monotonic < 1.0

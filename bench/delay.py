@@ -15,6 +15,7 @@ about 6 s is expected, plus up to one GOP (keyframes only) and one interval of p
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,10 +42,11 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
 
     sharp, blur, sharp2 = (8.0, 10.0, 10.0) if quick else (12.0, 14.0, 14.0)
     clip = focus_clip(sharp, blur, sharp2)
-    workdir = workdir or RESULTS / "work" / "delay"
-    workdir.mkdir(parents=True, exist_ok=True)
+    RESULTS.joinpath("work").mkdir(parents=True, exist_ok=True)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="delay-", dir=RESULTS / "work"))  # fresh logs per run
     wall_minus_mono = time.time() - time.monotonic()
-    results: dict[str, Any] = {"clip": clip.name, "switch_s": [sharp, sharp + blur], "clip_length_s": sharp + blur + sharp2,
+    results: dict[str, Any] = {"clip": clip.name, "switch_s": [sharp, sharp + blur],
+                               "clip_length_s": sharp + blur + sharp2,
                                "debounce": "defaults: interval_s 1, window 8, lost_votes 6, restore_votes 6",
                                "cameras": {}}
     with broker(workdir / "mqtt") as mqtt, rtsp_server({"/focus": clip}, workdir / "rtsp") as server:

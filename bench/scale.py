@@ -14,6 +14,7 @@ The RTSP server's and broker's CPU (other processes) are reported separately, no
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ def run(quick: bool, workdir: Path | None = None, height: int = 1080) -> dict[st
     counts = [2, 4] if quick else [8, 16, 32]
     warmup, window_s = (12.0, 10.0) if quick else (25.0, 40.0)
     clip = stream_clip(height, 4.0 if quick else 10.0)
-    workdir = workdir or RESULTS / "work" / "scale"
+    RESULTS.joinpath("work").mkdir(parents=True, exist_ok=True)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="scale-", dir=RESULTS / "work"))
     cores = os.cpu_count() or 1
     rows: list[dict[str, Any]] = []
     with broker(workdir / "mqtt") as mqtt, rtsp_server({"/cam": clip}, workdir / "rtsp") as server:

@@ -18,6 +18,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,19 +76,22 @@ def worker(url: str, mode: str, interval: float, warmup: float, seconds: float) 
 def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
     heights = (1080, 2160)
     intervals = (1.0, 10.0)
-    warmup, seconds = (3.0, 6.0) if quick else (5.0, 25.0)
+    warmup, seconds = (3.0, 6.0) if quick else (5.0, 30.0)
     clip_seconds = 4.0 if quick else 10.0
     clips = {h: stream_clip(h, clip_seconds) for h in heights}
-    workdir = workdir or RESULTS / "work"
+    RESULTS.joinpath("work").mkdir(parents=True, exist_ok=True)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="stream-", dir=RESULTS / "work"))
     results: list[dict[str, Any]] = []
     with rtsp_server({f"/p{h}": path for h, path in clips.items()}, workdir) as server:
         for h in heights:
             for interval in intervals:
                 row: dict[str, Any] = {"stream": f"{h}p25 GOP 25", "interval_s": interval}
+                window = max(seconds, 1.1 * interval)  # at least one analysis in every window
+                row["window_s"] = window
                 for mode in ("full", "keyframes", "daemon"):
                     cmd = [sys.executable, "-m", "bench.stream", "--url", server.url(f"/p{h}"), "--mode", mode,
-                           "--interval", str(interval), "--warmup", str(warmup), "--seconds", str(seconds)]
-                    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=seconds + 90,
+                           "--interval", str(interval), "--warmup", str(warmup), "--seconds", str(window)]
+                    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=window + 90,
                                           check=False)
                     if proc.returncode != 0:
                         raise RuntimeError(f"stream worker failed: {proc.stderr[-800:]}")

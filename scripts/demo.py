@@ -39,7 +39,7 @@ class Printer:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {who:<9} {text}", flush=True)
 
     def message(self, m: Message) -> None:
-        short = m.topic[len(PREFIX) + 1:] if m.topic.startswith(PREFIX + "/") else m.topic
+        short = m.topic[len(PREFIX) + 1 :] if m.topic.startswith(PREFIX + "/") else m.topic
         if m.topic.endswith("/events"):
             e = m.json()
             top = max(e["probabilities"].items(), key=lambda kv: kv[1], default=("-", 0.0))
@@ -50,22 +50,17 @@ class Printer:
             key = (s["focus"], s["stream"])
             if key != self.last_state:  # print changes, not every analysis
                 self.last_state = key
-                self.say("state", f"{short}: focus={s['focus']} stream={s['stream']} "
-                                  f"class={s['class']} (retained)")
+                self.say("state", f"{short}: focus={s['focus']} stream={s['stream']} class={s['class']} (retained)")
         else:
             self.say("mqtt", f"{short} = {m.text}")
 
 
 def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=DEMO_CLIP, help="H.264 clip to serve")
-    ap.add_argument("--mqtt", metavar="HOST:PORT",
-                    help="use this broker instead of starting a private mosquitto")
-    ap.add_argument("--timeout", type=float, default=150.0,
-                    help="give up after this many seconds (default 150)")
-    ap.add_argument("--keep-running", action="store_true",
-                    help="do not stop after focus_restored (Ctrl-C to stop)")
+    ap.add_argument("--mqtt", metavar="HOST:PORT", help="use this broker instead of starting a private mosquitto")
+    ap.add_argument("--timeout", type=float, default=150.0, help="give up after this many seconds (default 150)")
+    ap.add_argument("--keep-running", action="store_true", help="do not stop after focus_restored (Ctrl-C to stop)")
     ap.add_argument("--model", type=Path, help="model file (default: the shipped one)")
     return ap.parse_args()
 
@@ -75,8 +70,7 @@ def main() -> int:
     out = Printer()
     problem = rtsp_server_problem()
     if problem:
-        print(f"demo: cannot run the RTSP server: {problem} (run: bash scripts/setup.sh demo)",
-              file=sys.stderr)
+        print(f"demo: cannot run the RTSP server: {problem} (run: bash scripts/setup.sh demo)", file=sys.stderr)
         return 2
     if not args.clip.is_file():
         print(f"demo: no clip at {args.clip}", file=sys.stderr)
@@ -97,11 +91,17 @@ def main() -> int:
             host, port = broker.host, broker.port
             out.say("broker", f"mosquitto on {host}:{port} (private, log: {broker.log_path})")
         rtsp = RtspServer({f"/{CAMERA}": args.clip}, work / "rtsp").start()
-        out.say("camera", f"{rtsp.url('/' + CAMERA)} plays {args.clip.name} in a loop "
-                          "(12 s sharp, 14 s defocused, 14 s sharp)")
+        out.say(
+            "camera",
+            f"{rtsp.url('/' + CAMERA)} plays {args.clip.name} in a loop (12 s sharp, 14 s defocused, 14 s sharp)",
+        )
         config = write_config(
-            work / "focusguard.yaml", mqtt_host=host, mqtt_port=port, prefix=PREFIX,
-            cameras={CAMERA: {"url": rtsp.url("/" + CAMERA)}}, state_dir=work / "state",
+            work / "focusguard.yaml",
+            mqtt_host=host,
+            mqtt_port=port,
+            prefix=PREFIX,
+            cameras={CAMERA: {"url": rtsp.url("/" + CAMERA)}},
+            state_dir=work / "state",
             model={"path": str(args.model)} if args.model else None,
         )
         out.say("config", f"{config}:")
@@ -109,11 +109,9 @@ def main() -> int:
             print(f"{'':21}{line}")
         sub = MqttCollector(host, port, [f"{PREFIX}/#"]).start()
         sub.client.on_message = _chain(sub.client.on_message, out.message)
-        out.say("mqtt", f"subscribed to {PREFIX}/# (also try: mosquitto_sub -h {host} "
-                        f"-p {port} -t '{PREFIX}/#' -v)")
+        out.say("mqtt", f"subscribed to {PREFIX}/# (also try: mosquitto_sub -h {host} -p {port} -t '{PREFIX}/#' -v)")
         daemon = Daemon(config, work).start()
-        out.say("daemon", f"focusguard run --config {config} (pid {daemon.pid}, "
-                          f"log: {daemon.log_path})")
+        out.say("daemon", f"focusguard run --config {config} (pid {daemon.pid}, log: {daemon.log_path})")
         events = f"{PREFIX}/{CAMERA}/events"
         deadline = time.monotonic() + args.timeout
         seen: list[str] = []
@@ -123,14 +121,14 @@ def main() -> int:
                 print(daemon.log_tail(30), file=sys.stderr)
                 return 1
             seen = [e.get("type", "") for e in sub.events(events)]
-            if not args.keep_running and "focus_lost" in seen and \
-                    "focus_restored" in seen[seen.index("focus_lost"):]:
+            if not args.keep_running and "focus_lost" in seen and "focus_restored" in seen[seen.index("focus_lost") :]:
                 out.say("demo", "focus_lost and focus_restored seen: stopping")
                 rc = 0
                 break
             if not args.keep_running and time.monotonic() > deadline:
-                out.say("demo", f"timed out after {args.timeout:g}s; events seen: {seen}; "
-                                f"daemon log: {daemon.log_path}")
+                out.say(
+                    "demo", f"timed out after {args.timeout:g}s; events seen: {seen}; daemon log: {daemon.log_path}"
+                )
                 print(daemon.log_tail(20), file=sys.stderr)
                 break
             time.sleep(0.2)

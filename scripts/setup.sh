@@ -35,6 +35,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-tools
   openssl  # TLS test material (openssl CLI)
+  systemd  # systemd-analyze verify for the unit-file tests
 )
 SUDO=()
 if [[ $EUID -ne 0 ]]; then
@@ -76,7 +77,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. python packages
-if [[ $MODE == test ]]; then SPEC=".[test]"; else SPEC="."; fi
+if [[ $MODE == test ]]; then SPEC=".[test,metrics]"; else SPEC="."; fi
 STAMP="$VENV/.focusguard-setup"
 WANT="$SPEC $(sha256sum pyproject.toml | cut -c1-16)"
 HAVE="$(cat "$STAMP" 2>/dev/null || true)"

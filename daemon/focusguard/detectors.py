@@ -10,7 +10,13 @@ A detector turns one decoded BGR frame into a `Verdict(blurry, cls, probabilitie
   frame's class is the *lower median* of the tiles' classes, so the frame is blurry when
   strictly more than half of the tiles are (a flat, featureless tile such as sky or a wall
   looks blurry on its own and must not raise the alarm alone). `score` = P(blurry) with
-  `resize`, the fraction of blurry tiles with `tiles`.
+  `resize`, the fraction of blurry tiles with `tiles`. Why 1920x1080 native windows: the
+  model learnt 1080p frames (and 1080x600 crops of them) shrunk to 448, i.e. a 2.4-4.3x
+  downscale; a 1920x1080 window of a 4K frame is its native pixels at exactly that scale,
+  so a blur of sigma s *sensor* pixels looks like the model's b_s. The whole-frame view
+  (75% crop, 2880x1620 → 448) halves it first, turning b_0.75-b_1 native into b_0.375-b_0.5:
+  "sharp" (the thesis' 8 MP weakness). Smaller windows (e.g. 896x896 → 448, 1:1 at 1080p
+  scale: 15 tiles) leave the training scale range; `focusguard eval --tile` compares them.
 * `dft` — the thesis' detector (section 3.3, Eq. 3.1/3.2): high-pass = image minus
   Gaussian(sigma 1.5); E_HF = magnitude of its DFT summed over all frequencies; blurry when
   E_HF(C) <= Th * E_HF(P) with Th = clamp(1 - E_HF(P) / MAX_HF, 0.2, 0.8). `score` = E_HF.

@@ -2,9 +2,11 @@
 
 Owns the video side: PyAV over RTSP/TCP with low-latency options, keyframes-only
 decoding when the stream's keyframe interval fits the analysis interval (full decoding
-otherwise), EOF or any PyAV error treated as a disconnect, and reconnection with capped
-exponential backoff (0.5 s doubling to 10 s). Reading continuously is what keeps frames
-fresh: polling a decoder once per interval falls further behind live at every call.
+otherwise; with analyses much further apart than keyframes, only the keyframes shortly
+before the next analysis are decoded: `_DecodeDemand`), EOF or any PyAV error treated as
+a disconnect, and reconnection with capped exponential backoff (0.5 s doubling to 10 s).
+Reading continuously is what keeps frames fresh: polling a decoder once per interval falls
+further behind live at every call.
 The newest frame is kept as a PyAV frame and converted to BGR only when asked for, so
 frames nobody analyses cost no conversion. URLs are only ever logged redacted.
 """
@@ -29,8 +31,10 @@ from focusguard.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
 
-RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "100000", "fflags": "nobuffer"}
-NETWORK_OPTIONS = {"analyzeduration": "500000", "probesize": "100000", "fflags": "nobuffer"}
+# No `fflags=nobuffer`: it discards the packets read while probing, the first keyframe among
+# them, so a long-GOP camera would show nothing (and go `stream_lost`) until its next keyframe.
+RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "100000"}
+NETWORK_OPTIONS = {"analyzeduration": "500000", "probesize": "100000"}
 OPEN_TIMEOUT = (5.0, 3.0)  # (open, read) seconds; FFmpeg's own RTSP default is 30 s
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -139,11 +143,11 @@ class StreamGrabber:
         """The newest decoded frame as BGR (converted once, on first request), or None."""
         with self._lock:
             newest, converted = self._newest, self._converted
-            self._demand.taken_at = self._clock()  # the analysis cadence, for _DecodeDemand
         if newest is None:
             return None
         if converted is not None and converted[0] is newest:
             return converted[1]
+        self._demand.taken_at = self._clock()  # a new frame handed out: the analysis cadence (_DecodeDemand)
         image = newest.frame.to_ndarray(format="bgr24")
         frame = Frame(image_bgr=image, monotonic=newest.monotonic, wall=newest.wall)
         with self._lock:
@@ -314,7 +318,7 @@ class _DecodeDemand:
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
-        self.taken_at: float | None = None  # monotonic time of the last `latest()` call
+        self.taken_at: float | None = None  # monotonic time `latest()` last handed out a new frame
         self.gap: float | None = None
         self._last_key: float | None = None
 

@@ -100,55 +100,85 @@ def stage_head(args: argparse.Namespace) -> None:
 
 
 def stage_structured(args: argparse.Namespace) -> None:
-    """Analytic multi-scale energy front end (structured_init.py) + BN calibration + a dense head
-    fitted on the structured 7x7 energy/low-pass maps only (random channels start at weight 0)."""
+    """Analytic multi-scale energy front end (structured_init.py) + BN calibration; caches the
+    structured 7x7 maps of a training subset and the validation split for `fit-head`."""
     train_x, train_y = load_split(args.dataset, "train")
     val_x, val_y = load_split(args.dataset, "val")
     model = build_classifier()
-    info = apply_structured_init(model)
-    n_struct = info["structured_channels"]
+    n_struct = apply_structured_init(model)["structured_channels"]
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.8
     for _ in tqdm(range(args.bn_batches), desc="BN calibration", file=sys.stderr):
         model(batch(train_x, rng.choice(len(train_x), 16, replace=False)), training=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(args.work / "calibrated.weights.h5"))
     trunk = keras.Model(model.input, model.get_layer("relu6").output)
 
-    def features(images: np.ndarray, idx: np.ndarray, desc: str) -> np.ndarray:
-        out = np.zeros((len(idx), 7 * 7 * n_struct), np.float32)
+    def maps(images: np.ndarray, idx: np.ndarray, desc: str) -> np.ndarray:
+        out = np.zeros((len(idx), 7, 7, n_struct), np.float32)
         for s in tqdm(range(0, len(idx), 32), desc=desc, file=sys.stderr):
-            maps = trunk(batch(images, idx[s : s + 32]), training=False).numpy()[..., :n_struct]
-            out[s : s + 32] = maps.reshape(len(maps), -1)
+            out[s : s + 32] = trunk(batch(images, idx[s : s + 32]), training=False).numpy()[..., :n_struct]
         return out
 
-    train_idx = rng.permutation(len(train_x))[: args.head_samples]
-    val_idx = np.random.default_rng(0).permutation(len(val_x))[: args.val_samples]
-    f_train, f_val = features(train_x, train_idx, "train features"), features(val_x, val_idx, "val features")
-    mean, std = f_train.mean(0), f_train.std(0)
-    std = np.maximum(std, 0.05 * np.median(std))
-    head_in = keras.Input((f_train.shape[1],))
-    reg = keras.regularizers.L2(args.head_l2)
-    h = keras.layers.Dense(64, activation="relu", kernel_regularizer=reg, name="dense")(head_in)
-    head_out = keras.layers.Dense(9, activation="softmax", kernel_regularizer=reg, name="classes")(h)
+    train_idx = np.sort(rng.permutation(len(train_x))[: args.head_samples])
+    val_idx = np.arange(len(val_x))[: args.val_samples]
+    np.savez(args.work / "maps.npz", train=maps(train_x, train_idx, "train maps"), train_y=train_y[train_idx],
+             val=maps(val_x, val_idx, "val maps"), val_y=val_y[val_idx], val_idx=val_idx)
+
+
+def stage_fit_head(args: argparse.Namespace) -> None:
+    """Fit the dense head on the globally averaged structured maps (44 numbers per image: the
+    energy spectrum E1..E5 per direction, mean gray and colour) and fold it into Dense(25088->64)
+    as identical per-cell weights / 49, i.e. global average pooling expressed in the thesis' layer.
+    Averaging over cells keeps the head from learning scene layout (it overfitted on 7x7 maps).
+    A bias on `sharp`/`b_0.5` is then set on the training maps to hold the false-alarm rate."""
+    data = np.load(args.work / "maps.npz")
+    n_struct = data["train"].shape[-1]
+    f_train, f_val = data["train"].mean((1, 2)), data["val"].mean((1, 2))
+    y_train, y_val = data["train_y"], data["val_y"]
+    mean, std = f_train.mean(0), f_train.std(0) + 1e-6
+    keras.utils.set_random_seed(0)
+    head_in = keras.Input((n_struct,))
+    h = keras.layers.Dense(64, activation="relu", name="dense")(head_in)
+    head_out = keras.layers.Dense(9, activation="softmax", name="classes")(h)
     head = keras.Model(head_in, head_out)
     head.compile(keras.optimizers.Adam(args.head_lr), "sparse_categorical_crossentropy", ["accuracy"])
-    head.fit((f_train - mean) / std, train_y[train_idx], batch_size=64, epochs=args.head_epochs, verbose=2,
-             validation_data=((f_val - mean) / std, val_y[val_idx]),
-             callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=20, restore_best_weights=True)])
-    # Fold the standardisation into the network's dense layer; rows of random channels start at 0.
+    head.fit((f_train - mean) / std, y_train, batch_size=64, epochs=args.head_epochs, verbose=0,
+             validation_data=((f_val - mean) / std, y_val),
+             callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=40, restore_best_weights=True)])
+    probs_train = head.predict((f_train - mean) / std, verbose=0)
+    sharp_bias = calibrate_sharp_bias(probs_train, y_train, args.target_far)
+    model = build_classifier()
+    model.load_weights(str(args.work / "calibrated.weights.h5"))
     kernel, bias = head.get_layer("dense").get_weights()
     full = np.zeros((7, 7, 512, 64), np.float32)
-    full[:, :, :n_struct, :] = (kernel / std[:, None]).reshape(7, 7, n_struct, 64)
+    full[:, :, :n_struct, :] = (kernel / std[:, None] / 49.0)[None, None]
     model.get_layer("dense").set_weights([full.reshape(25088, 64), bias - (mean / std) @ kernel])
-    model.get_layer("classes").set_weights(head.get_layer("classes").get_weights())
-    args.work.mkdir(parents=True, exist_ok=True)
-    model.save_weights(str(args.work / "structured.weights.h5"))
+    w_cls, b_cls = head.get_layer("classes").get_weights()
+    b_cls = b_cls.copy()
+    b_cls[:2] += sharp_bias
+    model.get_layer("classes").set_weights([w_cls, b_cls])
     model.save_weights(str(args.work / "best.weights.h5"))
-    result = evaluate(model, val_x, val_y, val_idx)
-    print(f"structured stage: val {result}", file=sys.stderr)
-    (args.work / "structured.json").write_text(json.dumps(result))
+    val_x, val_y = load_split(args.dataset, "val")
+    result = evaluate(model, val_x, val_y, data["val_idx"])
+    result["sharp_bias"] = sharp_bias
+    print(f"fit-head: val {result}", file=sys.stderr)
     (args.work / "best.json").write_text(json.dumps({"acc": result["acc"], "step": 0}))
+
+
+def calibrate_sharp_bias(probs: np.ndarray, labels: np.ndarray, target_far: float) -> float:
+    """Smallest log-bias added to the two sharp classes that brings the false-alarm rate on these
+    samples to `target_far` (argmax in the blurry classes counts as an alarm)."""
+    sharp = labels < 2
+    logits = np.log(probs + 1e-9)
+    for bias in np.arange(0.0, 6.01, 0.1):
+        shifted = logits.copy()
+        shifted[:, :2] += bias
+        if (shifted[sharp].argmax(1) >= 2).mean() <= target_far:
+            return float(bias)
+    return 6.0
 
 
 def learning_rate(step: int, peak: float, warmup: int) -> float:
@@ -171,8 +201,10 @@ def stage_full(args: argparse.Namespace) -> None:
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint} at step {int(step_var)}", file=sys.stderr)
-    elif args.init in ("head", "structured"):
-        model.load_weights(str(args.work / f"{args.init}.weights.h5"))
+    elif args.init == "head":
+        model.load_weights(str(args.work / "head.weights.h5"))
+    elif args.init == "structured":
+        model.load_weights(str(args.work / "best.weights.h5"))
     else:
         zero_mean_first_layer(model)
     best_file = args.work / "best.json"
@@ -228,13 +260,13 @@ def stage_full(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=["head", "structured", "full"], required=True)
+    parser.add_argument("--stage", choices=["head", "structured", "fit-head", "full"], required=True)
     parser.add_argument("--dataset", type=Path, default=Path("models/work/dataset"))
     parser.add_argument("--work", type=Path, default=Path("models/work/run"))
     parser.add_argument("--init", choices=["random", "head", "structured"], default="random",
                         help="full stage start: fresh init, or the head stage's weights")
     parser.add_argument("--freeze-bn", action="store_true", help="BatchNorm in inference mode while training")
-    parser.add_argument("--head-l2", type=float, default=1e-4)
+    parser.add_argument("--target-far", type=float, default=0.02, help="fit-head: FAR on training maps")
     parser.add_argument("--bn-batches", type=int, default=30)
     parser.add_argument("--head-samples", type=int, default=100_000)
     parser.add_argument("--head-epochs", type=int, default=60)
@@ -248,7 +280,7 @@ def main() -> None:
     parser.add_argument("--val-samples", type=int, default=252)
     parser.add_argument("--ckpt-every", type=int, default=50)
     args = parser.parse_args()
-    {"head": stage_head, "structured": stage_structured, "full": stage_full}[args.stage](args)
+    {"head": stage_head, "structured": stage_structured, "fit-head": stage_fit_head, "full": stage_full}[args.stage](args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ the real daemon (``python -m focusguard run``) with the shipped model.
 
 Missing system pieces (mosquitto, python3-gi + gst-rtsp-server) skip these tests, unless
 ``FOCUSGUARD_REQUIRE_INTEGRATION=1`` (set by ``scripts/setup.sh test`` and so by CI),
-where they fail instead.
+where they fail instead.  ``FOCUSGUARD_TEST_MODEL=/path/model.tflite`` runs the daemon
+with another model (e.g. a sharpness oracle, to check the tests themselves).
 """
 
 from __future__ import annotations
@@ -46,16 +47,14 @@ def integration_ready() -> None:
     if problem:
         problems.append(problem)
     if problems:
-        msg = "integration prerequisites missing: " + "; ".join(problems) + \
-              " (run: bash scripts/setup.sh test)"
+        msg = "integration prerequisites missing: " + "; ".join(problems) + " (run: bash scripts/setup.sh test)"
         if REQUIRE:
             pytest.fail(msg)
         pytest.skip(msg)
 
 
 @pytest.fixture(scope="session")
-def broker(integration_ready: None, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Mosquitto]:
+def broker(integration_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """One broker for the session; tests isolate themselves with a unique topic prefix."""
     b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
     yield b
@@ -95,8 +94,9 @@ def focus_loss_clip_1080p(clip_dir: Path, photo: np.ndarray) -> Path:
     (sigma 7 at 1080p), 7 s sharp.  Exercises the keyframes-only path."""
     h, w = photo.shape[:2]
     size = (1920, 1080) if w >= 1920 and h >= 1080 else (1280, 720)
-    return clips.make_clip(clip_dir / "focus_loss_1080p.mp4", photo,
-                           clips.focus_loss_segments(5, 7, 7), size=size, gop=25)
+    return clips.make_clip(
+        clip_dir / "focus_loss_1080p.mp4", photo, clips.focus_loss_segments(5, 7, 7), size=size, gop=25
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +104,9 @@ def transient_clips(clip_dir: Path, photo: np.ndarray) -> dict[str, Path]:
     """Sharp clips (1280x720, GOP 25) with a 2 s in-focus transient at 6-8 s, 16 s long:
     ``ir`` (IR-like grayscale switch) and ``dark`` (brightness drop to 35%)."""
     return {
-        kind: clips.make_clip(clip_dir / f"transient_{kind}.mp4", photo,
-                              clips.transient_segments(6, 2, 8, kind=kind), gop=25)
+        kind: clips.make_clip(
+            clip_dir / f"transient_{kind}.mp4", photo, clips.transient_segments(6, 2, 8, kind=kind), gop=25
+        )
         for kind in ("ir", "dark")
     }
 
@@ -114,14 +115,12 @@ def transient_clips(clip_dir: Path, photo: np.ndarray) -> dict[str, Path]:
 
 
 @pytest.fixture
-def rtsp_factory(integration_ready: None, tmp_path: Path
-                 ) -> Iterator[Callable[..., RtspServer]]:
+def rtsp_factory(integration_ready: None, tmp_path: Path) -> Iterator[Callable[..., RtspServer]]:
     """``start({"/cam": clip}, start_frame=0)``: an RTSP server on a free port."""
     servers: list[RtspServer] = []
 
     def start(mounts: Mapping[str, Path], start_frame: int = 0) -> RtspServer:
-        srv = RtspServer(mounts, tmp_path / f"rtsp{len(servers)}",
-                         start_frame=start_frame).start()
+        srv = RtspServer(mounts, tmp_path / f"rtsp{len(servers)}", start_frame=start_frame).start()
         servers.append(srv)
         return srv
 
@@ -145,17 +144,25 @@ def collector(broker: Mosquitto, prefix: str) -> Iterator[MqttCollector]:
 
 
 @pytest.fixture
-def daemon_factory(broker: Mosquitto, prefix: str, tmp_path: Path,
-                   request: pytest.FixtureRequest,
-                   ) -> Iterator[Callable[..., Daemon]]:
+def daemon_factory(
+    broker: Mosquitto,
+    prefix: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Daemon]]:
     """``start(cameras, defaults=None, **config)`` writes a config and starts the daemon."""
     daemons: list[Daemon] = []
 
-    def start(cameras: Mapping[str, Mapping[str, Any]],
-              defaults: Mapping[str, Any] | None = None, **kw: Any) -> Daemon:
-        cfg = write_config(tmp_path / f"focusguard{len(daemons)}.yaml", mqtt_port=broker.port,
-                           prefix=prefix, cameras=cameras, defaults=defaults,
-                           state_dir=tmp_path / "state", **kw)
+    def start(cameras: Mapping[str, Mapping[str, Any]], defaults: Mapping[str, Any] | None = None, **kw: Any) -> Daemon:
+        cfg = write_config(
+            tmp_path / f"focusguard{len(daemons)}.yaml",
+            mqtt_port=broker.port,
+            prefix=prefix,
+            cameras=cameras,
+            defaults=defaults,
+            state_dir=tmp_path / "state",
+            **kw,
+        )
         d = Daemon(cfg, tmp_path).start()
         daemons.append(d)
         return d

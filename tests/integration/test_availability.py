@@ -18,8 +18,7 @@ def camera(rtsp_factory, sharp_clip):
     return {"cam": {"url": srv.url("/cam")}}
 
 
-def test_online_retained_then_last_will_offline_after_sigkill(
-        broker, collector, prefix, daemon_factory, camera):
+def test_online_retained_then_last_will_offline_after_sigkill(broker, collector, prefix, daemon_factory, camera):
     topic = f"{prefix}/available"
     d = daemon_factory(camera)
     collector.wait_topic(topic, lambda m: m.text == "online", START_TIMEOUT)
@@ -35,14 +34,12 @@ def test_online_retained_then_last_will_offline_after_sigkill(
     assert r.retain
 
 
-def test_sigterm_publishes_offline_and_exits_0(broker, collector, prefix, daemon_factory,
-                                               camera):
+def test_sigterm_publishes_offline_and_exits_0(broker, collector, prefix, daemon_factory, camera):
     topic = f"{prefix}/available"
     d = daemon_factory(camera)
     collector.wait_topic(topic, lambda m: m.text == "online", START_TIMEOUT)
     # Let it analyse a little so SIGTERM meets a busy daemon (grabber, monitor, MQTT).
-    collector.wait_topic(f"{prefix}/cam/state",
-                         lambda m: m.json().get("stream") == "online", 20.0)
+    collector.wait_topic(f"{prefix}/cam/state", lambda m: m.json().get("stream") == "online", 20.0)
     mark = collector.mark()
     rc = d.terminate(timeout=20.0)
     assert rc == 0, d.log_tail()
@@ -51,5 +48,4 @@ def test_sigterm_publishes_offline_and_exits_0(broker, collector, prefix, daemon
     assert r is not None and r.text == "offline"
     # The last retained state still describes the camera (it is not wiped on exit).
     s = retained(broker.host, broker.port, f"{prefix}/cam/state")
-    assert s is not None and set(s.json()) >= {"focus", "stream", "class", "probabilities",
-                                               "updated"}
+    assert s is not None and set(s.json()) >= {"focus", "stream", "class", "probabilities", "updated"}

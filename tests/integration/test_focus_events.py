@@ -30,15 +30,16 @@ def check_event(event: dict, kind: str, camera: str) -> None:
     assert abs(sum(probs.values()) - 1.0) < 0.05
 
 
-def focus_cycle(broker, collector: MqttCollector, prefix: str, cam: str,
-                lost_within: float, restored_within: float) -> tuple[dict, dict]:
+def focus_cycle(
+    broker, collector: MqttCollector, prefix: str, cam: str, lost_within: float, restored_within: float
+) -> tuple[dict, dict]:
     """Wait for ok, then focus_lost, then focus_restored; check events and retained state."""
     events, state = f"{prefix}/{cam}/events", f"{prefix}/{cam}/state"
     t0 = time.monotonic()
     collector.wait_topic(state, lambda m: m.json()["focus"] == "ok", lost_within)
     lost = collector.wait_event(events, "focus_lost", lost_within - (time.monotonic() - t0))
     check_event(lost.json(), "focus_lost", cam)
-    assert lost.json()["class"] in LABELS[LABELS.index("b_0.75"):]
+    assert lost.json()["class"] in LABELS[LABELS.index("b_0.75") :]
     s = wait_retained(broker.host, broker.port, state, lambda m: m.json()["focus"] == "lost")
     assert set(s.json()) == STATE_KEYS and s.json()["stream"] == "online"
 
@@ -55,7 +56,8 @@ def focus_cycle(broker, collector: MqttCollector, prefix: str, cam: str,
 
 
 def test_focus_lost_and_restored_on_demo_clip_with_default_debounce(
-        broker, collector, prefix, daemon_factory, rtsp_factory, demo_clip):
+    broker, collector, prefix, daemon_factory, rtsp_factory, demo_clip
+):
     """Defaults (interval 1 s, window 8, 6 votes) on the 40 s demo clip: sharp until 12 s,
     defocused 12-26 s: focus_lost near 18-20 s, focus_restored near 32-34 s."""
     srv = rtsp_factory({"/gate": demo_clip})
@@ -65,26 +67,26 @@ def test_focus_lost_and_restored_on_demo_clip_with_default_debounce(
 
 
 def test_focus_lost_and_restored_1080p_keyframes_short_debounce(
-        broker, collector, prefix, daemon_factory, rtsp_factory, focus_loss_clip_1080p):
+    broker, collector, prefix, daemon_factory, rtsp_factory, focus_loss_clip_1080p
+):
     """1080p, GOP 1 s (keyframes-only decoding), window 4 / 3 votes: 5 s sharp, 7 s
     defocused, 7 s sharp."""
     srv = rtsp_factory({"/yard": focus_loss_clip_1080p})
-    d = daemon_factory({"yard": {"url": srv.url("/yard"), "window": 4, "lost_votes": 3,
-                                 "restore_votes": 3}})
+    d = daemon_factory({"yard": {"url": srv.url("/yard"), "window": 4, "lost_votes": 3, "restore_votes": 3}})
     focus_cycle(broker, collector, prefix, "yard", lost_within=40.0, restored_within=20.0)
     d.assert_running()
 
 
 def test_no_focus_lost_on_in_focus_transients_with_default_debounce(
-        broker, collector, prefix, daemon_factory, rtsp_factory, transient_clips):
+    broker, collector, prefix, daemon_factory, rtsp_factory, transient_clips
+):
     """Two cameras (IR-like switch; brightness drop), 2 s each per 16 s loop, defaults:
     two passes of each transient must raise no focus event and end with focus ok."""
     srv = rtsp_factory({f"/{k}": p for k, p in transient_clips.items()})
     cams = {k: {"url": srv.url(f"/{k}")} for k in transient_clips}
     d = daemon_factory(cams)
     for cam in cams:
-        collector.wait_topic(f"{prefix}/{cam}/state",
-                             lambda m: m.json()["stream"] == "online", 30.0)
+        collector.wait_topic(f"{prefix}/{cam}/state", lambda m: m.json()["stream"] == "online", 30.0)
     t_online = time.monotonic()
 
     def focus_event(m) -> bool:

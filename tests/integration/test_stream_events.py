@@ -19,8 +19,7 @@ TIMEOUT_S = 5.0
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill", "freeze"])
-def test_stream_lost_and_restored(broker, collector, prefix, daemon_factory, rtsp_factory,
-                                  sharp_clip, how):
+def test_stream_lost_and_restored(broker, collector, prefix, daemon_factory, rtsp_factory, sharp_clip, how):
     """sigterm/sigkill: the server closes (the client sees EOF or a reset); freeze: the
     server is SIGSTOPped, its TCP connection stays open but no frame comes (then it is
     killed and restarted).  Clients join mid-GOP, as with a real camera."""
@@ -62,7 +61,8 @@ def test_stream_lost_and_restored(broker, collector, prefix, daemon_factory, rts
 
 
 def test_long_gop_stream_gives_frames_from_the_first_keyframe(
-        broker, collector, prefix, daemon_factory, rtsp_factory, demo_clip):
+    broker, collector, prefix, daemon_factory, rtsp_factory, demo_clip
+):
     """The demo clip has one keyframe per 20 s (as cameras with a long or dynamic GOP);
     the server starts each client on it.  The daemon must analyse from that first
     keyframe on, not from the next one 20 s later (which would also raise a spurious

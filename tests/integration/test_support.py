@@ -5,6 +5,7 @@ look at the daemon."""
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import av
 import pytest
@@ -43,8 +44,7 @@ def test_transient_clip_has_fixed_gop(transient_clips):
     assert info["keyframes"] == list(range(0, 400, 25))
 
 
-def test_rtsp_server_streams_in_real_time_loops_and_restarts_on_same_port(
-        rtsp_factory, transient_clips):
+def test_rtsp_server_streams_in_real_time_loops_and_restarts_on_same_port(rtsp_factory, transient_clips):
     clip = transient_clips["dark"]
     srv = rtsp_factory({"/a": clip, "/b": clip})
     frames = read_frames(srv.url("/a"), 4.0)
@@ -53,7 +53,7 @@ def test_rtsp_server_streams_in_real_time_loops_and_restarts_on_same_port(
     steady = [f for f in frames if 1.5 <= f[3] < 3.5]
     assert 42 <= len(steady) <= 58, len(steady)
     pts = [f[0] for f in frames if f[0] is not None]
-    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "pts not increasing"
+    assert all(b > a for a, b in pairwise(pts)), "pts not increasing"
     keys = [i for i, f in enumerate(frames) if f[1]]
     assert keys[:3] == [0, 25, 50], keys
 
@@ -67,16 +67,17 @@ def test_rtsp_server_streams_in_real_time_loops_and_restarts_on_same_port(
 
 
 def test_rtsp_server_loops_forever(rtsp_factory, clip_dir, photo):
-    short = clips.make_clip(clip_dir / "short.mp4", photo,
-                            [clips.Segment("sharp", 1), clips.Segment("dark", 1)], gop=25)
+    short = clips.make_clip(
+        clip_dir / "short.mp4", photo, [clips.Segment("sharp", 1), clips.Segment("dark", 1)], gop=25
+    )
     srv = rtsp_factory({"/s": short})
     frames = read_frames(srv.url("/s"), 4.5)
     pts = [f[0] for f in frames if f[0] is not None]
-    assert len(frames) >= 100 and all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    assert len(frames) >= 100 and all(b > a for a, b in pairwise(pts))
     luma = [f[2] for f in frames]
     # bright, dark, bright, dark: the 2 s clip looped at least twice
     dark = [m < 0.6 * max(luma) for m in luma]
-    flips = sum(1 for a, b in zip(dark, dark[1:], strict=False) if a != b)
+    flips = sum(1 for a, b in pairwise(dark) if a != b)
     assert flips >= 3, flips
 
 

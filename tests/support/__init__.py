@@ -6,7 +6,14 @@ imported here (all in the venv); ``rtsp_server.py`` itself runs under /usr/bin/p
 """
 
 from .daemon import Daemon, focusguard_command, write_config
-from .mqtt import Message, MqttCollector, Mosquitto, mosquitto_binary, retained, wait_retained
+from .mqtt import (
+    Message,
+    Mosquitto,
+    MqttCollector,
+    mosquitto_binary,
+    retained,
+    wait_retained,
+)
 from .procs import free_port
 from .rtsp import RtspServer, rtsp_server_problem
 

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,10 +47,7 @@ DEMO_CLIP = REPO_ROOT / "demo" / "clip_focus_loss.mp4"
 PHOTO_NAME = "life_by_Aitzol_Berasategi.jpg"
 PHOTO_PACKAGE = "lomiri-wallpapers-16.04"
 PHOTO_PATH_IN_PACKAGE = "usr/share/backgrounds/" + PHOTO_NAME
-PHOTO_ATTRIBUTION = (
-    '"life" by Aitzol Berasategi, 2018, CC-BY-4.0 '
-    "(Debian package lomiri-wallpapers-16.04)"
-)
+PHOTO_ATTRIBUTION = '"life" by Aitzol Berasategi, 2018, CC-BY-4.0 (Debian package lomiri-wallpapers-16.04)'
 
 
 def default_cache_dir() -> Path:
@@ -106,10 +104,13 @@ def _photo(cache_dir: Path | None) -> Path:
     with tempfile.TemporaryDirectory(prefix="fg-photo-") as tmp:
         # apt-get download as root warns about the _apt sandbox: harmless; make the dir
         # world-readable so the sandboxed download works where it can.
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # noqa: S103 - a temp dir only apt's _apt user must enter
         r = subprocess.run(
             ["apt-get", "download", "-qq", PHOTO_PACKAGE],
-            cwd=tmp, capture_output=True, text=True, check=False,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         debs = list(Path(tmp).glob("*.deb"))
         if r.returncode != 0 or not debs:
@@ -270,8 +271,9 @@ def make_clip(
     return out
 
 
-def focus_loss_segments(sharp: float = 12, blur: float = 14, sharp2: float = 14,
-                        sigma_1080: float = 7.0) -> list[Segment]:
+def focus_loss_segments(
+    sharp: float = 12, blur: float = 14, sharp2: float = 14, sigma_1080: float = 7.0
+) -> list[Segment]:
     return [
         Segment("sharp", sharp),
         Segment("blur", blur, sigma_1080=sigma_1080),
@@ -279,8 +281,7 @@ def focus_loss_segments(sharp: float = 12, blur: float = 14, sharp2: float = 14,
     ]
 
 
-def transient_segments(before: float = 6, transient: float = 2, after: float = 8,
-                       kind: str = "ir") -> list[Segment]:
+def transient_segments(before: float = 6, transient: float = 2, after: float = 8, kind: str = "ir") -> list[Segment]:
     return [Segment("sharp", before), Segment(kind, transient), Segment("sharp", after)]
 
 
@@ -292,12 +293,21 @@ def make_demo_clip(out: Path | str = DEMO_CLIP, photo: Path | str | None = None)
     Compression at this CRF leaves the 448x448 view's Laplacian energy within 1% of the
     uncompressed frame (b_0.5 is -3%)."""
     image = load_image(photo or source_image())
-    return make_clip(out, image, focus_loss_segments(12, 14, 14), size=(1280, 720),
-                     fps=25, gop=500, crf=26, preset="slow", pan_px=(240, 24))
+    return make_clip(
+        out,
+        image,
+        focus_loss_segments(12, 14, 14),
+        size=(1280, 720),
+        fps=25,
+        gop=500,
+        crf=26,
+        preset="slow",
+        pan_px=(240, 24),
+    )
 
 
-def probe(path: Path | str) -> dict[str, object]:
-    """Facts about a clip: size, fps, frame count, keyframe positions, duration."""
+def probe(path: Path | str) -> dict[str, Any]:
+    """Facts about a clip: codec, size, fps, frame count, keyframe indices, file size."""
     import av
 
     with av.open(str(path)) as c:
@@ -325,8 +335,9 @@ def probe(path: Path | str) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.support.clips", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.support.clips", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="(re)make the committed demo clip")
     d.add_argument("out", nargs="?", default=str(DEMO_CLIP))
@@ -360,8 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             segs = transient_segments(a.before, a.transient, a.after, a.kind)
         out = make_clip(a.out, image, segs, size=(w, h), fps=a.fps, gop=a.gop)
     info = probe(out)
-    print(f"wrote {out}: {info['width']}x{info['height']} {info['frames']} frames "
-          f"@{info['fps']:g} fps, {len(info['keyframes'])} keyframes, {info['bytes']} bytes")
+    print(
+        f"wrote {out}: {info['width']}x{info['height']} {info['frames']} frames "
+        f"@{info['fps']:g} fps, {len(info['keyframes'])} keyframes, {info['bytes']} bytes"
+    )
     return 0
 
 

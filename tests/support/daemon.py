@@ -1,10 +1,10 @@
 """Write a focusguard config and run the real daemon as a subprocess.
 
-    cfg = write_config(tmp / "fg.yaml", mqtt_port=broker.port, prefix="t1",
-                       cameras={"cam": {"url": srv.url("/cam")}}, state_dir=tmp / "state")
-    with Daemon(cfg, tmp) as d:        # python -m focusguard run --config cfg
-        ...
-    d.returncode
+cfg = write_config(tmp / "fg.yaml", mqtt_port=broker.port, prefix="t1",
+                   cameras={"cam": {"url": srv.url("/cam")}}, state_dir=tmp / "state")
+with Daemon(cfg, tmp) as d:        # python -m focusguard run --config cfg
+    ...
+d.returncode
 """
 
 from __future__ import annotations
@@ -24,17 +24,24 @@ import yaml
 from .procs import stop_process, tail
 
 
-def write_config(path: Path | str, *, mqtt_port: int, cameras: Mapping[str, Mapping[str, Any]],
-                 prefix: str = "focusguard", state_dir: Path | str | None = None,
-                 defaults: Mapping[str, Any] | None = None,
-                 model: Mapping[str, Any] | None = None, mqtt_host: str = "127.0.0.1",
-                 log_level: str = "info", mqtt_extra: Mapping[str, Any] | None = None) -> Path:
+def write_config(
+    path: Path | str,
+    *,
+    mqtt_port: int,
+    cameras: Mapping[str, Mapping[str, Any]],
+    prefix: str = "focusguard",
+    state_dir: Path | str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    mqtt_host: str = "127.0.0.1",
+    log_level: str = "info",
+    mqtt_extra: Mapping[str, Any] | None = None,
+) -> Path:
     """A config as DESIGN.md describes it; only the keys given are written (the rest
     keep the daemon's defaults).  ``$FOCUSGUARD_TEST_MODEL`` overrides the model path."""
     path = Path(path)
     cfg: dict[str, Any] = {
-        "mqtt": {"host": mqtt_host, "port": int(mqtt_port), "topic_prefix": prefix,
-                 **(mqtt_extra or {})},
+        "mqtt": {"host": mqtt_host, "port": int(mqtt_port), "topic_prefix": prefix, **(mqtt_extra or {})},
         "log_level": log_level,
     }
     mdl = dict(model or {})
@@ -65,8 +72,13 @@ class Daemon:
 
     _count = 0
 
-    def __init__(self, config: Path | str, workdir: Path | str,
-                 env: Mapping[str, str] | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        config: Path | str,
+        workdir: Path | str,
+        env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
         self.config = Path(config)
         self.workdir = Path(workdir)
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -91,8 +103,9 @@ class Daemon:
         with self.log_path.open("ab") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=self.env)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+            )
         self.started_at = time.monotonic()
         return self
 
@@ -116,8 +129,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-                raise TimeoutError(f"focusguard did not exit {timeout:g}s after SIGTERM\n"
-                                   + self.log_tail()) from None
+                raise TimeoutError(f"focusguard did not exit {timeout:g}s after SIGTERM\n" + self.log_tail()) from None
         return self.proc.returncode
 
     def stop(self) -> None:

@@ -37,8 +37,7 @@ def mosquitto_binary() -> str | None:
 class Mosquitto:
     """``with Mosquitto(workdir) as broker: broker.port``"""
 
-    def __init__(self, workdir: Path | str, port: int = 0, host: str = "127.0.0.1",
-                 extra_config: str = "") -> None:
+    def __init__(self, workdir: Path | str, port: int = 0, host: str = "127.0.0.1", extra_config: str = "") -> None:
         self.workdir = Path(workdir)
         self.host = host
         self.port = port
@@ -62,12 +61,10 @@ class Mosquitto:
                 "persistence false\n"
                 "log_dest stderr\n"
                 "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-                f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-                + self.extra_config
+                f"user {pwd.getpwuid(os.geteuid()).pw_name}\n" + self.extra_config
             )
             log = self.log_path.open("ab")
-            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
             log.close()
             if wait_port(self.host, port, timeout, self.proc):
                 self.port = port
@@ -124,8 +121,7 @@ class MqttCollector:
     wait only for messages that arrive after it.
     """
 
-    def __init__(self, host: str, port: int, topics: Iterable[str] = ("#",),
-                 client_id: str | None = None) -> None:
+    def __init__(self, host: str, port: int, topics: Iterable[str] = ("#",), client_id: str | None = None) -> None:
         import paho.mqtt.client as mqtt
 
         self.host = host
@@ -136,15 +132,15 @@ class MqttCollector:
         self._subscribed = threading.Event()
         self._connected = threading.Event()
         self._sub_mid: int | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"fgtest-{uuid.uuid4().hex[:10]}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"fgtest-{uuid.uuid4().hex[:10]}"
+        )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # paho callbacks (network thread)
-    def _on_connect(self, client: Any, _ud: Any, _flags: Any, reason_code: Any,
-                    _props: Any) -> None:
+    def _on_connect(self, client: Any, _ud: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
         if reason_code.is_failure:
             return
         self._connected.set()
@@ -166,8 +162,9 @@ class MqttCollector:
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             self.stop()
-            raise TimeoutError(f"MQTT subscribe to {self.topics} on "
-                               f"{self.host}:{self.port} did not complete in {timeout}s")
+            raise TimeoutError(
+                f"MQTT subscribe to {self.topics} on {self.host}:{self.port} did not complete in {timeout}s"
+            )
         return self
 
     def stop(self) -> None:
@@ -200,8 +197,9 @@ class MqttCollector:
         ms = self.messages(topic)
         return ms[-1] if ms else None
 
-    def wait_for(self, pred: Callable[[Message], bool], timeout: float,
-                 start: int = 0, what: str = "message") -> Message:
+    def wait_for(
+        self, pred: Callable[[Message], bool], timeout: float, start: int = 0, what: str = "message"
+    ) -> Message:
         deadline = time.monotonic() + timeout
         with self._cond:
             i = start
@@ -217,13 +215,14 @@ class MqttCollector:
                 self._cond.wait(min(left, 0.5))
         raise TimeoutError(f"no {what} within {timeout:g}s; got:\n" + self.summary(start))
 
-    def wait_topic(self, topic: str, pred: Callable[[Message], bool] | None = None,
-                   timeout: float = 10.0, start: int = 0) -> Message:
-        return self.wait_for(lambda m: m.topic == topic and (pred is None or pred(m)),
-                             timeout, start, what=f"message on {topic}")
+    def wait_topic(
+        self, topic: str, pred: Callable[[Message], bool] | None = None, timeout: float = 10.0, start: int = 0
+    ) -> Message:
+        return self.wait_for(
+            lambda m: m.topic == topic and (pred is None or pred(m)), timeout, start, what=f"message on {topic}"
+        )
 
-    def wait_event(self, topic: str, event_type: str, timeout: float,
-                   start: int = 0) -> Message:
+    def wait_event(self, topic: str, event_type: str, timeout: float, start: int = 0) -> Message:
         """Wait for a JSON event ``{"type": event_type, ...}`` on ``topic``."""
 
         def pred(m: Message) -> bool:
@@ -262,8 +261,7 @@ def retained(host: str, port: int, topic: str, timeout: float = 2.0) -> Message 
             return None
 
 
-def wait_retained(host: str, port: int, topic: str, pred: Callable[[Message], bool],
-                  timeout: float = 5.0) -> Message:
+def wait_retained(host: str, port: int, topic: str, pred: Callable[[Message], bool], timeout: float = 5.0) -> Message:
     """Poll with fresh subscribers until the retained message on ``topic`` matches."""
     deadline = time.monotonic() + timeout
     last: Message | None = None

@@ -17,8 +17,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(host: str, port: int, timeout: float,
-              proc: subprocess.Popen[bytes] | None = None) -> bool:
+def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
     """True once ``host:port`` accepts TCP connections; False on timeout or when
     ``proc`` exits first."""
     deadline = time.monotonic() + timeout
@@ -33,8 +32,7 @@ def wait_port(host: str, port: int, timeout: float,
     return False
 
 
-def wait_line(path: Path, prefix: str, timeout: float,
-              proc: subprocess.Popen[bytes] | None = None) -> str | None:
+def wait_line(path: Path, prefix: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> str | None:
     """First line of the text file ``path`` starting with ``prefix`` (polling)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -51,8 +49,7 @@ def wait_line(path: Path, prefix: str, timeout: float,
         time.sleep(0.02)
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0,
-                 sig: int = signal.SIGTERM) -> int | None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
     """Send ``sig`` (SIGTERM), wait ``timeout`` s, then SIGKILL. Returns the exit code."""
     if proc.poll() is None:
         try:
@@ -69,9 +66,11 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0,
 
 def clean_env_for_system_python() -> dict[str, str]:
     """Environment for Debian's /usr/bin/python3: no venv or pyenv leftovers."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV", "PYTHONSTARTUP")
-           and not k.startswith("PYENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV", "PYTHONSTARTUP") and not k.startswith("PYENV")
+    }
     return env
 
 

@@ -1,9 +1,9 @@
 """Start, stop and restart ``rtsp_server.py`` (under Debian's /usr/bin/python3).
 
-    srv = RtspServer({"/cam1": clip}, workdir).start()   # free port
-    url = srv.url("/cam1")
-    srv.stop()                                           # clients see EOF
-    srv.start()                                          # same port, same URL
+srv = RtspServer({"/cam1": clip}, workdir).start()   # free port
+url = srv.url("/cam1")
+srv.stop()                                           # clients see EOF
+srv.start()                                          # same port, same URL
 """
 
 from __future__ import annotations
@@ -34,21 +34,32 @@ def rtsp_server_problem() -> str | None:
         " if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))"
     )
     try:
-        r = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True,
-                           timeout=30, env=clean_env_for_system_python(), check=False)
+        r = subprocess.run(
+            [SYSTEM_PYTHON, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=clean_env_for_system_python(),
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"{SYSTEM_PYTHON}: {err}"
     if r.returncode != 0:
-        return ("python3-gi / gir1.2-gst-rtsp-server-1.0 missing: "
-                + (r.stderr.strip().splitlines() or ["?"])[-1])
+        return "python3-gi / gir1.2-gst-rtsp-server-1.0 missing: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     if r.stdout.strip():
         return f"GStreamer elements missing: {r.stdout.strip()}"
     return None
 
 
 class RtspServer:
-    def __init__(self, mounts: Mapping[str, Path | str], workdir: Path | str,
-                 port: int = 0, host: str = "127.0.0.1", start_frame: int = 0) -> None:
+    def __init__(
+        self,
+        mounts: Mapping[str, Path | str],
+        workdir: Path | str,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        start_frame: int = 0,
+    ) -> None:
         self.mounts = {m if m.startswith("/") else "/" + m: Path(p) for m, p in mounts.items()}
         self.workdir = Path(workdir)
         self.host = host
@@ -74,8 +85,16 @@ class RtspServer:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--host", self.host, "--port", str(self.port),
-               "--start-frame", str(self.start_frame)]
+        cmd = [
+            SYSTEM_PYTHON,
+            str(SERVER_SCRIPT),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--start-frame",
+            str(self.start_frame),
+        ]
         for m, p in self.mounts.items():
             cmd += ["--mount", f"{m}={p}"]
         # A restart on a fixed port may race the old socket's release: retry briefly.
@@ -85,9 +104,9 @@ class RtspServer:
             out = self.workdir / f"rtsp-{self.starts}.out"
             err = self.workdir / f"rtsp-{self.starts}.log"
             with out.open("wb") as fo, err.open("wb") as fe:
-                self.proc = subprocess.Popen(cmd, stdout=fo, stderr=fe,
-                                             stdin=subprocess.DEVNULL,
-                                             env=clean_env_for_system_python())
+                self.proc = subprocess.Popen(
+                    cmd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=clean_env_for_system_python()
+                )
             line = wait_line(out, "READY ", max(1.0, deadline - time.monotonic()), self.proc)
             if line is not None:
                 self.port = int(line.split()[1].rsplit(":", 1)[1])

@@ -148,8 +148,9 @@ class Feeder:
                 return
 
 
-def build_server(Gst: Any, GstRtspServer: Any, host: str, port: int,
-                 mounts: dict[str, Clip], start_frame: int = 0) -> Any:
+def build_server(
+    Gst: Any, GstRtspServer: Any, host: str, port: int, mounts: dict[str, Clip], start_frame: int = 0
+) -> Any:
     server = GstRtspServer.RTSPServer()
     server.set_address(host)
     server.set_service(str(port))
@@ -173,8 +174,7 @@ def build_server(Gst: Any, GstRtspServer: Any, host: str, port: int,
             appsrc.set_property("caps", Gst.Caps.from_string(clip.caps))
             feeder = Feeder(Gst, clip, appsrc, start_frame)
             feeders.append(feeder)
-            media.connect("unprepared", lambda *_: feeders.remove(feeder)
-                          if feeder in feeders else None)
+            media.connect("unprepared", lambda *_: feeders.remove(feeder) if feeder in feeders else None)
 
         factory.connect("media-configure", on_configure)
         mt.add_factory(mount, factory)
@@ -189,15 +189,25 @@ def parse_mount(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    ap.add_argument("--mount", type=parse_mount, action="append", required=True,
-                    metavar="/NAME=FILE", help="serve FILE (H.264 mp4/mkv/ts) at /NAME")
-    ap.add_argument("--start-frame", type=int, default=0, metavar="N",
-                    help="each client starts at access unit N (mid-GOP, like a real camera: "
-                         "decoding must wait for the next keyframe); default 0")
+    ap.add_argument(
+        "--mount",
+        type=parse_mount,
+        action="append",
+        required=True,
+        metavar="/NAME=FILE",
+        help="serve FILE (H.264 mp4/mkv/ts) at /NAME",
+    )
+    ap.add_argument(
+        "--start-frame",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each client starts at access unit N (mid-GOP, like a real camera: "
+        "decoding must wait for the next keyframe); default 0",
+    )
     args = ap.parse_args(argv)
 
     import gi
@@ -211,15 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     for mount, path in args.mount:
         try:
             mounts[mount] = parse_clip(Gst, path)
-        except Exception as err:  # noqa: BLE001 - one line, exit 2
+        except Exception as err:  # any parse failure: one line, exit 2
             print(f"rtsp_server: {err}", file=sys.stderr, flush=True)
             return 2
 
     server = build_server(Gst, GstRtspServer, args.host, args.port, mounts, args.start_frame)
     loop = GLib.MainLoop()
     if server.attach(None) == 0:
-        print(f"rtsp_server: cannot listen on {args.host}:{args.port}", file=sys.stderr,
-              flush=True)
+        print(f"rtsp_server: cannot listen on {args.host}:{args.port}", file=sys.stderr, flush=True)
         return 3
     port = server.get_bound_port()
 
@@ -233,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"rtsp://{args.host}:{port}"
     print(f"READY {base}", flush=True)
     for mount, clip in mounts.items():
-        print(f"MOUNT {base}{mount} frames={len(clip.units)} "
-              f"fps={clip.fps_n / clip.fps_d:g}", flush=True)
+        print(f"MOUNT {base}{mount} frames={len(clip.units)} fps={clip.fps_n / clip.fps_d:g}", flush=True)
     loop.run()
     return 0
 

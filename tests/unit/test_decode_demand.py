@@ -78,3 +78,20 @@ def test_grabber_decodes_only_what_the_analyses_use(clip: Path) -> None:
     assert grabber.skipped_keyframes >= 3  # 8 keyframes in 4 s, at most ~2 per analysis decoded
     assert max(ages) <= DEMAND_LEAD_GOPS * 0.5 + 0.3  # frames stay fresh
     assert grabber.last_frame_monotonic is not None and time.monotonic() - grabber.last_frame_monotonic < 1.0
+
+
+def test_polling_latest_often_does_not_freeze_the_frame(clip: Path) -> None:
+    """Only a *new* frame handed out marks an analysis: a caller polling every 0.1 s still gets fresh frames."""
+    grabber = StreamGrabber("clip", f"file://{clip}", interval_s=2.0, keyframes_only=True)
+    grabber.start()
+    try:
+        seen = set()
+        end = time.monotonic() + 4.5
+        while time.monotonic() < end:
+            frame = grabber.latest()
+            if frame is not None:
+                seen.add(frame.monotonic)
+            time.sleep(0.1)
+    finally:
+        grabber.stop()
+    assert len(seen) >= 2  # refreshed about once per interval_s, never stuck on the first frame

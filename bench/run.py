@@ -55,7 +55,8 @@ def markdown(report: dict[str, Any]) -> str:
         for threads, r in inf["threads"].items():
             lines.append(f"| {threads} | {r['bare_ms_median']:.2f} | {r['daemon_ms_median']:.2f} | "
                          f"{r['overhead_ratio']:.3f} | {'yes' if r['target_met'] else 'NO'} | "
-                         f"{r['daemon_extra_ms_alone']:.3f} | {r['overhead_ratio_from_extra']:.4f} |")
+                         f"{_f(r.get('daemon_extra_ms_alone'), '{:.3f}')} | "
+                         f"{_f(r.get('overhead_ratio_from_extra'), '{:.4f}')} |")
         p = inf["preprocess_ms_median"]
         lines += ["", f"Preprocessing (not in the ratio): 1080p → 448 {p['resize_1080p']:.1f} ms, 2160p → 448 "
                   f"{p['resize_2160p']:.1f} ms, 2160p → 4 native tiles {p['tiles_2160p_4_tiles']:.1f} ms.", ""]
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {name} done in {report['parts'][name]['elapsed_s']} s", flush=True)
     out = args.out or common.RESULTS / f"{started:%Y-%m-%d_%H%M%S}{'_quick' if args.quick else ''}.json"
     out.write_text(json.dumps(report, indent=1))
-    args.markdown.write_text(markdown(report) + f"\nRaw results: `{out.relative_to(common.REPO)}` (git-ignored).\n")
+    shown = out.relative_to(common.REPO) if out.resolve().is_relative_to(common.REPO) else out
+    args.markdown.write_text(markdown(report) + f"\nRaw results: `{shown}` (git-ignored).\n")
     print(markdown(report))
     print(f"wrote {out} and {args.markdown}")
     return 0

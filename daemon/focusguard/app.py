@@ -14,12 +14,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from focusguard import quality
+from focusguard import combined, quality
 from focusguard.config import AppConfig, CameraConfig
 from focusguard.decide import Decision, FocusDecider
 from focusguard.detectors import Detector, detector_for_camera
@@ -71,6 +72,7 @@ class CameraMonitor:
         publisher: PublisherLike,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        state_dir: Path | None = None,
     ) -> None:
         self.camera, self.source, self.classifier, self.publisher = camera, source, classifier, publisher
         self._clock, self._wall_clock = clock, wall_clock
@@ -83,7 +85,11 @@ class CameraMonitor:
             max_gap_s=camera.stream_timeout_s,
         )
         # cnn (default) | dft | laplacian; reference frames are only learnt while focus is not lost
-        self.detector: Detector = detector_for_camera(camera, classifier, lambda: self.decider.focus != "lost")
+        self.detector: Detector = (
+            combined.for_camera(camera, classifier, state_dir, lambda: self.decider.focus != "lost", clock, wall_clock)
+            if camera.detector == "combined"  # per-regime baseline in <state_dir>/baseline/ (combined.py)
+            else detector_for_camera(camera, classifier, lambda: self.decider.focus != "lost")
+        )
         self.stream = "offline"  # until the first frame
         self._lost_reported = False
         self._waiting_since = clock()
@@ -91,6 +97,7 @@ class CameraMonitor:
         self._last_cls: str | None = None
         self._last_probs: dict[str, float] = {}
         self.analysis: str | None = None  # ok | unsuitable | frozen (focusguard.quality), in the state
+        self.analysis_reason: str | None = None  # why unsuitable: "too little contrast" | "too little detail"
         self._last_fingerprint: bytes | None = None
         self._changed_at = 0.0  # monotonic time of the last new picture
         self.last_error: str | None = None  # for log de-duplication in _guarded_tick
@@ -123,11 +130,12 @@ class CameraMonitor:
     def _suitable(self, frame: Frame) -> bool:
         """Screen a new frame: too little contrast or a frozen picture gets no verdict (focusguard.quality)."""
         view = quality.screen_view(frame.image_bgr)
-        if quality.contrast(view) < quality.MIN_CONTRAST:
-            if self.analysis != "unsuitable":
-                log.warning("camera %s: too little contrast to judge focus (dark, covered or uniform): no verdict",
-                            self.camera.name)
-            self.analysis, self._last_fingerprint = "unsuitable", None
+        reason = quality.unsuitable_reason(view)
+        if reason is not None:
+            if (self.analysis, self.analysis_reason) != ("unsuitable", reason):
+                log.warning("camera %s: %s to judge focus (dark, covered, uniform or featureless): no verdict",
+                            self.camera.name, reason)
+            self.analysis, self.analysis_reason, self._last_fingerprint = "unsuitable", reason, None
             self._last_cls, self._last_probs = None, {}
             self._publish_state(frame.wall)
             return False
@@ -145,6 +153,7 @@ class CameraMonitor:
         if self.analysis in ("unsuitable", "frozen"):
             log.info("camera %s: picture usable again (was %s)", self.camera.name, self.analysis)
         self.analysis, self._last_fingerprint, self._changed_at = "ok", fingerprint, frame.monotonic
+        self.analysis_reason = None
         return True
 
     def _analyse(self, frame: Frame, now: float) -> Decision:
@@ -159,7 +168,15 @@ class CameraMonitor:
             level = logging.WARNING if decision.event == "focus_lost" else logging.INFO
             log.log(level, "camera %s: %s (class %s)", self.camera.name, decision.event, decision.cls)
             self._event(decision.event, frame.wall, with_class=True)
+            if decision.event == "focus_restored":
+                self.relearn_baseline("focus_restored")
         return decision
+
+    def relearn_baseline(self, why: str) -> None:
+        """The combined detector learns this camera's baselines again (after focus_restored, refocus_done)."""
+        request = getattr(self.detector, "request_reset", None)
+        if callable(request):
+            request(why)
 
     def _stream_lost(self) -> None:
         self._lost_reported = True
@@ -181,7 +198,8 @@ class CameraMonitor:
 
     def _event(self, kind: EventType, wall: float, with_class: bool) -> None:
         cls, probs = (self._last_cls, self._last_probs) if with_class else (None, None)
-        event = make_event(kind, self.camera.name, cls, probs, wall)
+        figures = getattr(self.detector, "figures", None) if with_class else None
+        event = make_event(kind, self.camera.name, cls, probs, wall, extra=figures or None)
         self.publisher.publish_event(self.camera.name, event)
         for listener in self.event_listeners:
             try:
@@ -193,6 +211,9 @@ class CameraMonitor:
         state = make_state(
             self.decider.focus, self.stream, self._last_cls, self._last_probs, wall, analysis=self.analysis
         )
+        state.update(getattr(self.detector, "figures", None) or {})  # combined: sharpness, baseline, regime
+        if self.analysis_reason is not None:
+            state["analysis_reason"] = self.analysis_reason
         self.publisher.publish_state(self.camera.name, state)
 
 
@@ -220,7 +241,8 @@ class FocusGuard:
         for camera in config.cameras:
             try:
                 self.monitors[camera.name] = CameraMonitor(
-                    camera, factory(camera), self.inference.for_camera(camera.name), self.publisher, clock, wall_clock
+                    camera, factory(camera), self.inference.for_camera(camera.name), self.publisher, clock, wall_clock,
+                    state_dir=config.state_dir,
                 )
             except ValueError as err:  # blurry_from not among the model's own labels
                 raise ConfigError(config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
     service.register(commands)
 
+    from focusguard import baseline_cli  # baseline-reset: forget a camera's learnt baseline (combined)
+
+    baseline_cli.register(commands)
+
     from focusguard import evaluate  # light at import: cv2/av/matplotlib load inside the command
 
     evaluate.add_parser(commands)  # `focusguard eval`: detectors side by side on labelled data
@@ -216,6 +220,7 @@ def summary(config: AppConfig, model_line: str) -> list[str]:
         f"window {cam.window} (lost {cam.lost_votes}, restore {cam.restore_votes}), "
         f"stream timeout {cam.stream_timeout_s:g} s, keyframes only {str(cam.keyframes_only).lower()}, "
         f"detector {cam.detector}" + (f" ({cam.preprocess})" if cam.detector == "cnn" else "")
+        + (f" (drop {cam.combined_drop:g})" if cam.detector == "combined" else "")
         for cam in config.cameras
     )
     lines.extend(

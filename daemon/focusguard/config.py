@@ -37,7 +37,7 @@ URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVICES = ("auto", "cpu", "edgetpu")
-DETECTORS = ("cnn", "dft", "laplacian")  # focusguard.detectors
+DETECTORS = ("cnn", "dft", "laplacian", "combined")  # focusguard.detectors; combined: focusguard.combined
 PREPROCESS_MODES = ("resize", "tiles")  # focusguard.preprocess: whole frame, or native-scale tiles
 _SECRET_KEYS = ("password", "password_env", "password_file")
 _FLOAT_RANGES = {"interval_s": (0.05, 3600.0), "stream_timeout_s": (0.1, 86_400.0)}
@@ -87,6 +87,7 @@ class CameraSettings:
     detector: str = "cnn"  # cnn | dft | laplacian (focusguard.detectors)
     preprocess: str = "resize"  # cnn only: resize (thesis) | tiles (native-scale tiles, 4K cameras)
     laplacian_threshold: float | None = None  # laplacian: absolute variance threshold; None: relative
+    combined_drop: float = 0.6  # combined: blurry needs sharpness < combined_drop x the regime's baseline
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,6 +304,8 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
             values[key] = sec.choice(key, PREPROCESS_MODES, "resize", lower=True)
         elif key == "laplacian_threshold":
             values[key] = sec.float_(key, 0.0, 0.0, 1e9)
+        elif key == "combined_drop":
+            values[key] = sec.float_(key, 0.6, 0.05, 0.95)
         elif isinstance(raw, bool) or raw == "auto":  # keyframes_only
             values[key] = raw
         else:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def build_extensions(app: Any) -> list[Any]:
+    from focusguard.combined import BaselineCommands
     from focusguard.discovery import HomeAssistantDiscovery
     from focusguard.metrics import PrometheusExporter, StatsReporter
     from focusguard.refocus import RefocusService
@@ -33,7 +34,10 @@ def build_extensions(app: Any) -> list[Any]:
         extensions.append(_prometheus(app, PrometheusExporter))
     refocus = RefocusService({c.name: c.refocus for c in config.cameras}, publisher, prefix)
     refocus.attach(app.monitors)
+    refocus.done_listeners.append(lambda camera: _relearn(app, camera))  # the lens moved: new baseline
     extensions.append(refocus)
+    if any(c.detector == "combined" for c in config.cameras) and _has(publisher, "subscribe"):
+        extensions.append(BaselineCommands(app.monitors, publisher, prefix))  # <p>/<cam>/baseline/reset
     if config.homeassistant.discovery and _has(publisher, "publish_retained", "republish_retained", "subscribe"):
         ha = config.homeassistant
         extensions.append(HomeAssistantDiscovery(publisher, ha.prefix, prefix, [c.name for c in config.cameras]))
@@ -41,6 +45,12 @@ def build_extensions(app: Any) -> list[Any]:
         extensions.append(StatsReporter(app, f"{prefix}/stats", config.metrics.stats_interval_s))
     extensions.append(SystemdWatchdog(app))
     return extensions
+
+
+def _relearn(app: Any, camera: str) -> None:
+    monitor = app.monitors.get(camera)
+    if monitor is not None and callable(getattr(monitor, "relearn_baseline", None)):
+        monitor.relearn_baseline("refocus_done")
 
 
 def _has(obj: Any, *names: str) -> bool:

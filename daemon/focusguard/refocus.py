@@ -147,6 +147,7 @@ class RefocusService:
         self._busy: set[str] = set()
         self._jobs: queue.Queue[tuple[str, str, str, RefocusConfig] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.done_listeners: list[Callable[[str], None]] = []  # camera name, after refocus_done (worker thread)
 
     def attach(self, monitors: dict[str, Any]) -> None:
         """Refocus automatically on `focus_lost` for cameras with an action and `on_focus_lost`."""
@@ -237,6 +238,11 @@ class RefocusService:
             if outcome.ok:
                 log.info("camera %s: %s done (HTTP %s)", camera, action, outcome.http_status)
                 self._publish("refocus_done", camera, details)
+                for listener in self.done_listeners:
+                    try:
+                        listener(camera)
+                    except Exception:
+                        log.exception("camera %s: refocus_done listener failed", camera)
             else:
                 log.warning("camera %s: %s failed: %s", camera, action, outcome.error)
                 self._publish("refocus_failed", camera, {**details, "error": outcome.error})

@@ -7,7 +7,10 @@ A clip is a slow pan across a sharp, detailed photo, cut into segments:
                    ``sigma`` given at the 1920 px wide scale (as the thesis' classes) and
                    scaled to the clip width, with short linear ramps in and out;
 * ``ir``        -- an IR-like night switch: grayscale, lower contrast, still in focus;
-* ``dark``      -- a brightness drop (lights off / cloud), still in focus.
+* ``dark``      -- a brightness drop (lights off / cloud), still in focus;
+* ``night``     -- IR night mode at low exposure: grayscale, ``level`` x brightness,
+                   Gaussian sensor noise (``noise``, new every frame); ``defocus`` > 0
+                   (sigma at 1080p scale) defocuses it as well (no ramp).
 
 Encoding: PyAV's bundled libx264, yuv420p, no B-frames, fixed GOP (every
 ``gop`` frames an IDR, no scene-cut keyframes), so ``keyframes_only`` works and the
@@ -157,7 +160,9 @@ class Segment:
     seconds: float
     sigma_1080: float = 7.0  # blur: Gaussian sigma at 1920 px wide scale
     ramp_s: float = 0.6  # blur: linear ramp of sigma at both ends
-    level: float = 0.35  # dark: brightness factor; ir: unused
+    level: float = 0.35  # dark, night: brightness factor; ir: unused
+    noise: float = 4.0  # night: sensor noise sigma (0-255 scale)
+    defocus: float = 0.0  # night: Gaussian sigma at 1920 px wide scale (0: in focus)
 
 
 def _sigma_at(seg: Segment, t: float) -> float:
@@ -175,6 +180,17 @@ def _ir_like(img: np.ndarray) -> np.ndarray:
     g = 40.0 + 0.7 * g  # IR night mode: gray, washed out, a little brighter in shadows
     g = np.clip(g, 0, 255).astype(np.uint8)
     return cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+
+
+def _night(img: np.ndarray, seg: Segment, index: int, width: int) -> np.ndarray:
+    import cv2
+
+    if seg.defocus > 0:
+        sigma = seg.defocus * width / 1920.0
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * seg.level + 8.0
+    g += np.random.default_rng(index).normal(0.0, seg.noise, g.shape).astype(np.float32)
+    return cv2.cvtColor(np.clip(g, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
 def _crop_origin(i: int, n: int, max_x: int, max_y: int) -> tuple[int, int]:
@@ -255,6 +271,8 @@ def make_clip(
                     frame = _ir_like(frame)
                 elif seg.kind == "dark":
                     frame = cv2.convertScaleAbs(frame, alpha=seg.level, beta=0)
+                elif seg.kind == "night":
+                    frame = _night(frame, seg, i, w)
                 elif seg.kind != "sharp":
                     raise ValueError(f"unknown segment kind {seg.kind!r}")
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")

@@ -1,0 +1,59 @@
+"""`detector: combined` with the real daemon, RTSP server and mosquitto: a day → IR night
+switch (grayscale, lower exposure, sensor noise) with the focus unchanged raises no
+focus_lost; the night regime learns its own baseline, which the retained state reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import clips
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def day_night_clip(clip_dir: Path, photo: np.ndarray) -> Path:
+    """1280x720, GOP 25 at 25 fps, 20 s looped: 6 s day, 14 s IR night (gray, 45%, noise 4), in focus."""
+    segments = [
+        clips.Segment("sharp", 6),
+        clips.Segment("night", 14, level=0.45, noise=4.0),
+    ]
+    return clips.make_clip(clip_dir / "day_night.mp4", photo, segments, gop=25)
+
+
+def test_day_to_ir_night_raises_no_focus_lost_with_combined(
+    broker, collector, prefix, daemon_factory, rtsp_factory, day_night_clip
+):
+    srv = rtsp_factory({"/park": day_night_clip})
+    d = daemon_factory({"park": {"url": srv.url("/park"), "detector": "combined"}})
+    state_topic = f"{prefix}/park/state"
+    collector.wait_topic(state_topic, lambda m: m.json()["stream"] == "online", 30.0)
+
+    def focus_event(m) -> bool:
+        return m.topic.endswith("/events") and m.json()["type"].startswith("focus_")
+
+    # 26 s: day → night, night → day (the loop) and day → night again with both baselines.
+    with pytest.raises(TimeoutError):
+        ev = collector.wait_for(focus_event, 26.0)
+        pytest.fail(f"unexpected {ev!r}\n{collector.summary()}")
+    d.assert_running()
+    states = [m.json() for m in collector.messages(state_topic)]
+    judged = [s for s in states if s.get("analysis") == "ok" and "regime" in s]
+    assert all(s["focus"] != "lost" for s in states)
+    assert states[-1]["focus"] == "ok", states[-1]
+    regimes = {s["regime"] for s in judged}
+    assert {"day", "ir"} <= regimes, regimes
+    night = [s for s in judged if s["regime"] == "ir" and s["baseline"] is not None]
+    assert night, "the IR regime never got its baseline"
+    assert all(s["sharpness"] > 0 for s in night)
+    # What the model and the measure said (visible with -rA / on failure).
+    seen = [(s["regime"], s["class"], s["basis"]) for s in judged]
+    print("seen:", {k: seen.count(k) for k in dict.fromkeys(seen)})
+    print(
+        "ir sharpness/baseline:", [(s["sharpness"], s["baseline"]) for s in night][:8]
+    )
+    baseline_file = Path(d.config).parent / "state" / "baseline" / "park.json"
+    assert baseline_file.is_file()

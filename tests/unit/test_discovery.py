@@ -124,9 +124,13 @@ def test_volatile_messages_and_command_subscriptions(broker: Mosquitto, publishe
 
     publisher.subscribe(f"{publisher.prefix}/+/refocus", on_command)
     publisher.start()
-    with MqttCollector(broker.host, broker.port, [f"{publisher.prefix}/stats"]) as watcher:
+    available = f"{publisher.prefix}/available"
+    with MqttCollector(broker.host, broker.port, [f"{publisher.prefix}/stats", available]) as watcher:
+        # Volatile messages are dropped while disconnected: wait until the publisher is online.
+        watcher.wait_for(lambda m: m.topic == available and m.text == "online", timeout=10)
+        mark = watcher.mark()
         publisher.publish_volatile(f"{publisher.prefix}/stats", '{"cameras":{}}')
-        stats = watcher.wait_for(lambda m: True, timeout=10)
+        stats = watcher.wait_for(lambda m: m.topic.endswith("/stats"), timeout=10, start=mark)
         assert (stats.retain, stats.text) == (False, '{"cameras":{}}')
         # the subscription is made after connecting: retry the command until it arrives
         for _ in range(50):

@@ -57,6 +57,16 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, idx: np
     return {"acc": correct / len(idx), "loss": loss / len(idx), "dead_units": int((~alive).sum())}
 
 
+def make_head(n_inputs: int, lr: float) -> keras.Model:
+    """The thesis' Dense 64 ReLU + Dense 9 softmax head on its own, to fit on cached features."""
+    head_in = keras.Input((n_inputs,))
+    hidden = keras.layers.Dense(64, activation="relu", name="dense")(head_in)
+    head_out = keras.layers.Dense(9, activation="softmax", name="classes")(hidden)
+    head = keras.Model(head_in, head_out)
+    head.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", ["accuracy"])
+    return head
+
+
 def stage_head(args: argparse.Namespace) -> None:
     """BN calibration + head fitted on the frozen random features."""
     train_x, train_y = load_split(args.dataset, "train")
@@ -80,11 +90,7 @@ def stage_head(args: argparse.Namespace) -> None:
     f_val = features(val_x, val_idx, "val features")
     # Standardise per feature inside the head's first layer weights afterwards: fit on z-scores.
     mean, std = f_train.mean(0), f_train.std(0) + 1e-3
-    head_in = keras.Input((25088,))
-    h = keras.layers.Dense(64, activation="relu", name="dense")(head_in)
-    head_out = keras.layers.Dense(9, activation="softmax", name="classes")(h)
-    head = keras.Model(head_in, head_out)
-    head.compile(keras.optimizers.Adam(args.head_lr), "sparse_categorical_crossentropy", ["accuracy"])
+    head = make_head(25088, args.head_lr)
     head.fit((f_train - mean) / std, y_train, batch_size=64, epochs=args.head_epochs, verbose=2,
              validation_data=((f_val - mean) / std, val_y),
              callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=8, restore_best_weights=True)])
@@ -140,11 +146,7 @@ def stage_fit_head(args: argparse.Namespace) -> None:
     y_train, y_val = data["train_y"], data["val_y"]
     mean, std = f_train.mean(0), f_train.std(0) + 1e-6
     keras.utils.set_random_seed(0)
-    head_in = keras.Input((n_struct,))
-    h = keras.layers.Dense(64, activation="relu", name="dense")(head_in)
-    head_out = keras.layers.Dense(9, activation="softmax", name="classes")(h)
-    head = keras.Model(head_in, head_out)
-    head.compile(keras.optimizers.Adam(args.head_lr), "sparse_categorical_crossentropy", ["accuracy"])
+    head = make_head(n_struct, args.head_lr)
     head.fit((f_train - mean) / std, y_train, batch_size=64, epochs=args.head_epochs, verbose=0,
              validation_data=((f_val - mean) / std, y_val),
              callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=40, restore_best_weights=True)])

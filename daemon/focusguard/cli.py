@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     from focusguard import evaluate  # light at import: cv2/av/matplotlib load inside the command
 
     evaluate.add_parser(commands)  # `focusguard eval`: detectors side by side on labelled data
+
+    from focusguard import collect  # `focusguard collect`: confidently sharp frames for training
+
+    collect.add_parser(commands)
     return parser
 
 

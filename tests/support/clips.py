@@ -324,6 +324,25 @@ def make_demo_clip(out: Path | str = DEMO_CLIP, photo: Path | str | None = None)
     )
 
 
+def moving_bar_clip(path: Path, frames: int, gop: int, fps: int = 10) -> Path:
+    """A tiny 160x120 H.264 clip (a bright bar moving over grey) with a keyframe every `gop` frames,
+    for grabber unit tests."""
+    import av  # PyAV's bundled libx264
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        for i in range(frames):
+            image = np.full((120, 160, 3), 40, np.uint8)
+            image[:, (i * 6) % 160] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def probe(path: Path | str) -> dict[str, Any]:
     """Facts about a clip: codec, size, fps, frame count, keyframe indices, file size."""
     import av

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from focusguard.grab import DEMAND_LEAD_GOPS, StreamGrabber, _DecodeDemand
+
+from tests.support.clips import moving_bar_clip
 
 
 def test_decodes_everything_until_cadence_and_gap_are_known() -> None:
@@ -41,19 +42,7 @@ def test_short_intervals_decode_every_keyframe() -> None:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """6 s of 160x120 H.264 at 10 fps, a keyframe every 0.5 s."""
-    path = tmp_path_factory.mktemp("clip") / "gop05.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.options = {"g": "5", "keyint_min": "5", "sc_threshold": "0", "bf": "0"}
-        for i in range(60):
-            image = np.full((120, 160, 3), 40, np.uint8)
-            image[:, (i * 6) % 160] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return moving_bar_clip(tmp_path_factory.mktemp("clip") / "gop05.mp4", frames=60, gop=5)
 
 
 def test_grabber_decodes_only_what_the_analyses_use(clip: Path) -> None:

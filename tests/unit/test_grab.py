@@ -9,10 +9,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
-from focusguard.grab import BACKOFF_MAX_S, BACKOFF_START_S, RTSP_OPTIONS, StreamGrabber, _AutoKeyframes, open_target
+from focusguard.grab import (
+    BACKOFF_MAX_S,
+    BACKOFF_START_S,
+    RTSP_OPTIONS,
+    StreamGrabber,
+    _AutoKeyframes,
+    open_target,
+)
+
+from tests.support.clips import moving_bar_clip
 
 
 @pytest.mark.parametrize(
@@ -43,19 +51,7 @@ def test_open_target() -> None:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2.5 s of 160x120 H.264 at 10 fps with a keyframe every second."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "0"}
-        for i in range(25):
-            image = np.full((120, 160, 3), 40, np.uint8)
-            image[:, (i * 6) % 160] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return moving_bar_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=25, gop=10)
 
 
 def _wait_for(condition: Any, timeout: float) -> bool:

@@ -1,18 +1,30 @@
 """`detector: combined`: the CNN's verdict confirmed by the camera's own sharpness baseline.
 
-Owns the combined verdict (`combined_verdict`, pure): a frame votes blurry only when the
-CNN calls it blurry AND its scale-free sharpness (baseline.tile_sharpness) dropped below
-`combined_drop` (default 0.6) x the camera's baseline for the frame's lighting regime
-(day / low_light / ir, baseline.lighting_regime). The CNN alone false-alarms on dark and
-IR pictures; the sharpness ratio alone moves with the scene; both together must agree.
+Owns the combined verdict (`combined_verdict`, pure). The frame's lighting regime (day /
+low_light / ir, baseline.lighting_regime) picks the rule; the scale-free sharpness
+(baseline.tile_sharpness) is compared with the camera's baseline for that regime:
+
+* ``day``: a frame votes blurry only when the CNN calls it blurry AND its sharpness dropped
+  below `combined_drop` (default 0.6) x the day baseline (basis ``both``). The CNN alone
+  false-alarms on some scenes; the sharpness ratio alone moves with the scene; both together
+  must agree.
+* ``low_light`` and ``ir`` (night): the CNN is not trusted there. The shipped model calls
+  noisy IR / low-light frames sharp even at sigma 7 (and the thesis reports it at 20.9% on
+  IR), so requiring its vote would make `combined` blind at night. A frame votes blurry when
+  its sharpness is below `night_drop` (default `NIGHT_DROP`, 0.7) x that regime's own baseline,
+  whatever the CNN says (basis ``sharpness_night``, blurry or not). The night measure runs one
+  pyrDown step (baseline.REGIME_LEVELS) so the sensor noise does not hide the defocus.
+
+No baseline for the regime, or no measure (too little detail): the CNN alone (``cnn_only``).
 
 Learning (`CombinedDetector`): while the camera is not `lost` (start-up, and after every
 focus_restored / refocus_done, which also restart learning: the lens may have moved) each
 frame of a regime without a baseline is a learning frame (never blurry: a new regime,
 e.g. the IR switch at dusk, learns first and cannot alarm); once the regime has a
-baseline, in-focus frames keep it current (slow running mean). While `lost`, a regime
-without a baseline falls back to the CNN alone. Each verdict leaves `figures`
-(`sharpness`, `baseline`, `regime`, `basis`) for the state and events.
+baseline, in-focus frames (sharpness at least the regime's drop x the baseline) keep it
+current (slow running mean). While `lost`, a regime without a baseline falls back to the
+CNN alone. Each verdict leaves `figures` (`sharpness`, `baseline`, `regime`, `basis`) for
+the state and events: the basis says which rule decided.
 
 `BaselineCommands` (app extension): MQTT `<p>/<cam>/baseline/reset` → that camera's
 baselines are forgotten (before its next analysis, on its own thread).
@@ -42,15 +54,46 @@ from focusguard.detectors import ClassifierLike, Detector, Verdict, make_detecto
 log = logging.getLogger(__name__)
 
 COMBINED_DROP = 0.6
+NIGHT_REGIMES = ("low_light", "ir")  # the CNN is not trusted there: the sharpness ratio decides
+# Night: blurry when sharpness < NIGHT_DROP x the regime's baseline. Measured (tile_sharpness at
+# REGIME_LEVELS["ir"], ratio to the median of 5 in-focus frames) on clips._night frames, 1280x720
+# crops of tests/fixtures/sharp_scene.jpg and of the 1920 px source photo, defocus sigma at 1080p
+# scale, views across the clips' pan range (240x40 px) x 3 noise seeds; "h264": the fixture's
+# frames after clips.make_clip + PyAV decoding:
+#   level/noise     in focus    sigma 2     sigma 3     sigma 4     sigma 7
+#   0.6 / 2         0.98-1.07   0.53-0.58   0.35-0.39   0.25-0.28   0.14-0.15
+#   0.45 / 4        0.97-1.07   0.57-0.61   0.41-0.46   0.33-0.37   0.27-0.30
+#   0.45 / 4 h264   0.98-1.02   0.57-0.58   0.40-0.42   0.30-0.34   0.21-0.27
+#   0.3 / 4         0.96-1.08   0.59-0.67   0.47-0.52   0.40-0.45   0.37-0.42
+#   0.45 / 8        0.97-1.06   0.64-0.71   0.52-0.58   0.48-0.52   0.47-0.52
+#   0.3 / 8         0.97-1.06   0.71-0.76   0.63-0.68   0.61-0.66   0.64-0.69
+#   0.3 / 8 h264    0.97-1.01   0.70-0.73   0.62-0.65   0.61-0.64   0.65-0.67
+# Wider in-focus spread: views 132 px apart 0.90-1.00, half a frame apart 0.78-1.00; the
+# lighting moving within the regime (baseline learnt at 0.3/8, frame at 0.6/2) 0.84. Colour
+# low_light frames (level 0.2-0.3, noise 4-8): in focus 0.90-1.00, sigma 4 <= 0.50. 0.7 keeps
+# in-focus frames >= 0.78 well above it and catches sigma >= 4 everywhere measured (at 0.3/8
+# the noise floor caps the drop at ~0.69: just caught); sigma 2-3 at noise <= 4 too.
+# The daemon on the RTSP test clip (0.45/4, tests/integration/test_combined_night.py): in
+# focus 0.97-1.05, sigma 7 0.27.
+NIGHT_DROP = 0.7
 
 
 def combined_verdict(
-    cnn_blurry: bool, sharpness: float | None, baseline: float | None, drop: float
+    cnn_blurry: bool,
+    sharpness: float | None,
+    baseline: float | None,
+    drop: float,
+    regime: str = "day",
+    night_drop: float = NIGHT_DROP,
 ) -> tuple[bool, str]:
-    """(blurry, basis). basis: ``both`` (blurry), ``cnn_only`` (no figure to compare: the CNN decides),
-    ``sharpness_ok`` (CNN blurry, sharpness normal), ``cnn_sharp`` (the CNN says sharp)."""
+    """(blurry, basis). basis: ``cnn_only`` (no figure to compare: the CNN decides);
+    night (`NIGHT_REGIMES`): ``sharpness_night`` (blurry iff sharpness < night_drop x baseline,
+    the CNN ignored); day: ``both`` (blurry), ``sharpness_ok`` (CNN blurry, sharpness normal),
+    ``cnn_sharp`` (the CNN says sharp)."""
     if baseline is None or sharpness is None:
         return cnn_blurry, "cnn_only"
+    if regime in NIGHT_REGIMES:
+        return sharpness < night_drop * baseline, "sharpness_night"
     if not cnn_blurry:
         return False, "cnn_sharp"
     if sharpness < drop * baseline:
@@ -59,7 +102,8 @@ def combined_verdict(
 
 
 class CombinedDetector:
-    """CNN AND sharpness drop against the per-regime baseline of one camera."""
+    """One camera: by day CNN AND sharpness drop, at night the sharpness drop alone, against
+    the per-regime baseline."""
 
     name = "combined"
 
@@ -69,8 +113,9 @@ class CombinedDetector:
         store: BaselineStore,
         drop: float = COMBINED_DROP,
         learning_allowed: Callable[[], bool] | None = None,
+        night_drop: float = NIGHT_DROP,
     ) -> None:
-        self.cnn, self.store, self.drop = cnn, store, drop
+        self.cnn, self.store, self.drop, self.night_drop = cnn, store, drop, night_drop
         self._learning_allowed = learning_allowed or (lambda: True)
         self._reset_requested = threading.Event()
         self.figures: dict[str, Any] = {}
@@ -101,12 +146,15 @@ class CombinedDetector:
                 "learning",
             )  # a regime's first frames define its normal
         else:
-            blurry, basis = combined_verdict(cnn.blurry, sharpness, baseline, self.drop)
+            blurry, basis = combined_verdict(
+                cnn.blurry, sharpness, baseline, self.drop, regime, self.night_drop
+            )
+            drop = self.night_drop if regime in NIGHT_REGIMES else self.drop
             if (
                 learning
                 and baseline is not None
                 and sharpness is not None
-                and sharpness >= self.drop * baseline
+                and sharpness >= drop * baseline
             ):
                 self.store.learn(regime, sharpness, cnn.probabilities)
         self.figures = {
@@ -129,7 +177,8 @@ def for_camera(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> CombinedDetector:
-    """The combined detector of a camera config (`blurry_from`, `preprocess`, `combined_drop`)."""
+    """The combined detector of a camera config (`blurry_from`, `preprocess`, `combined_drop`,
+    `night_drop`)."""
     cnn = make_detector(
         "cnn",
         classifier,
@@ -139,7 +188,11 @@ def for_camera(
     path = baseline_path(state_dir, camera.name) if state_dir is not None else None
     store = BaselineStore(camera.name, path, clock=clock, wall_clock=wall_clock)
     return CombinedDetector(
-        cnn, store, getattr(camera, "combined_drop", COMBINED_DROP), learning_allowed
+        cnn,
+        store,
+        getattr(camera, "combined_drop", COMBINED_DROP),
+        learning_allowed,
+        night_drop=getattr(camera, "night_drop", NIGHT_DROP),
     )
 
 

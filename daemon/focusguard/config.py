@@ -87,7 +87,8 @@ class CameraSettings:
     detector: str = "cnn"  # cnn | dft | laplacian (focusguard.detectors)
     preprocess: str = "resize"  # cnn only: resize (thesis) | tiles (native-scale tiles, 4K cameras)
     laplacian_threshold: float | None = None  # laplacian: absolute variance threshold; None: relative
-    combined_drop: float = 0.6  # combined: blurry needs sharpness < combined_drop x the regime's baseline
+    combined_drop: float = 0.6  # combined, day: blurry needs the CNN AND sharpness < combined_drop x baseline
+    night_drop: float = 0.7  # combined, low_light/ir: blurry when sharpness < night_drop x that regime's baseline
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,6 +307,8 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
             values[key] = sec.float_(key, 0.0, 0.0, 1e9)
         elif key == "combined_drop":
             values[key] = sec.float_(key, 0.6, 0.05, 0.95)
+        elif key == "night_drop":
+            values[key] = sec.float_(key, 0.7, 0.05, 0.95)
         elif isinstance(raw, bool) or raw == "auto":  # keyframes_only
             values[key] = raw
         else:

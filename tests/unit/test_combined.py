@@ -9,7 +9,12 @@ import cv2
 import numpy as np
 import pytest
 from focusguard.baseline import LEARN_FRAMES, BaselineStore, baseline_path
-from focusguard.combined import BaselineCommands, CombinedDetector, combined_verdict
+from focusguard.combined import (
+    NIGHT_DROP,
+    BaselineCommands,
+    CombinedDetector,
+    combined_verdict,
+)
 from focusguard.config import parse_config
 from focusguard.detectors import Verdict
 from focusguard.grab import Frame
@@ -53,6 +58,33 @@ from tests.unit.test_baseline import scene
 )
 def test_combined_verdict_table(cnn_blurry, sharpness, baseline, blurry, basis) -> None:
     assert combined_verdict(cnn_blurry, sharpness, baseline, 0.6) == (blurry, basis)
+
+
+@pytest.mark.parametrize("regime", ["low_light", "ir"])
+@pytest.mark.parametrize(
+    ("cnn_blurry", "sharpness", "baseline", "blurry", "basis"),
+    [
+        (False, 0.3, 1.0, True, "sharpness_night"),  # the CNN is blind at night: the drop decides
+        (False, 0.69, 1.0, True, "sharpness_night"),
+        (True, 0.7, 1.0, False, "sharpness_night"),  # at the fraction: not dropped, CNN or not
+        (True, 0.9, 1.0, False, "sharpness_night"),  # noise, a little scene change
+        (False, 1.2, 1.0, False, "sharpness_night"),
+        (True, 0.3, None, True, "cnn_only"),  # no baseline for the regime: the CNN decides
+        (False, None, 1.0, False, "cnn_only"),  # no measure (too little detail)
+    ],
+)
+def test_combined_verdict_night_table(
+    regime, cnn_blurry, sharpness, baseline, blurry, basis
+) -> None:
+    assert NIGHT_DROP == 0.7
+    verdict = combined_verdict(cnn_blurry, sharpness, baseline, 0.6, regime, 0.7)
+    assert verdict == (blurry, basis)
+
+
+def test_combined_verdict_day_ignores_night_drop() -> None:
+    assert combined_verdict(False, 0.1, 1.0, 0.6, "day", 0.7) == (False, "cnn_sharp")
+    assert combined_verdict(True, 0.65, 1.0, 0.6, "day", 0.7) == (False, "sharpness_ok")
+    assert combined_verdict(True, 0.5, 1.0, 0.6, "day", 0.7) == (True, "both")
 
 
 class FakeCnn:
@@ -125,6 +157,58 @@ def test_detector_learns_each_regime_first_and_falls_back_to_cnn_while_lost(
         json.loads((tmp_path / "gate.json").read_text())["regimes"]["day"]["sharpness"]
         is None
     )
+
+
+def test_night_regime_sharpness_drop_alone_votes_blurry_day_unchanged(
+    tmp_path: Path,
+) -> None:
+    cnn = FakeCnn()  # the shipped CNN calls night frames sharp, defocused or not
+    store = BaselineStore("gate", tmp_path / "gate.json")
+    detector = CombinedDetector(cnn, store, 0.6, lambda: True, night_drop=0.7)
+    for i in range(LEARN_FRAMES):  # day, then IR: each regime learns first
+        assert detector.verdict(frame(i)).blurry is False
+    for i in range(LEARN_FRAMES):
+        assert detector.verdict(frame(20 + i, ir=True)).blurry is False
+        assert detector.figures["basis"] == "learning"
+        assert detector.figures["regime"] == "ir"
+    assert store.sharpness("ir") is not None
+    # In focus at night: new sensor noise every frame is not a drop.
+    for i in range(6):
+        assert detector.verdict(frame(40 + i, ir=True)).blurry is False
+        figures = detector.figures
+        assert (figures["regime"], figures["basis"]) == ("ir", "sharpness_night")
+        assert figures["sharpness"] >= 0.7 * figures["baseline"]
+    # Defocused at night: blurry although the CNN says sharp.
+    assert detector.verdict(frame(50, blur=4.0, ir=True)).blurry is True
+    figures = detector.figures
+    assert (figures["regime"], figures["basis"]) == ("ir", "sharpness_night")
+    assert figures["sharpness"] < 0.7 * figures["baseline"]
+    ir_baseline = store.sharpness("ir")
+    assert detector.verdict(frame(51, blur=4.0, ir=True)).blurry is True
+    assert store.sharpness("ir") == ir_baseline  # a dropped frame is not learnt
+    # Day is unchanged: a sharpness drop the CNN does not confirm is not blurry.
+    assert detector.verdict(frame(60, blur=3.0)).blurry is False
+    assert (detector.figures["regime"], detector.figures["basis"]) == (
+        "day",
+        "cnn_sharp",
+    )
+
+
+def test_night_regime_without_baseline_learns_first(tmp_path: Path) -> None:
+    cnn, learning = FakeCnn(), [True]
+    store = BaselineStore("gate", tmp_path / "gate.json")
+    detector = CombinedDetector(cnn, store, 0.6, lambda: learning[0])
+    for i in range(LEARN_FRAMES):
+        assert detector.verdict(frame(i)).blurry is False
+    # The first IR frames (defocused or not) define the IR normal: learning, never blurry.
+    assert detector.verdict(frame(10, blur=4.0, ir=True)).blurry is False
+    assert (detector.figures["regime"], detector.figures["basis"]) == ("ir", "learning")
+    assert store.sharpness("ir") is None
+    # While lost (no learning) a regime without a baseline: the CNN alone.
+    learning[0] = False
+    store.reset("ir")
+    assert detector.verdict(frame(11, blur=4.0, ir=True)).blurry is False
+    assert detector.figures["basis"] == "cnn_only"
 
 
 # --------------------------------------------------------------------------- in the app
@@ -214,6 +298,27 @@ def test_mqtt_baseline_reset_command(tmp_path: Path) -> None:
     assert state["basis"] == "learning" and state["baseline"] is None
 
 
+def test_defocus_at_night_with_the_cnn_saying_sharp_raises_focus_lost(
+    tmp_path: Path,
+) -> None:
+    rig = combined_rig(tmp_path)
+    for i in range(8):
+        show(rig, frame(i), SHARP)
+    for i in range(10):  # IR night, in focus: learnt, then judged in focus
+        show(rig, frame(100 + i, ir=True), SHARP)
+    assert rig.publisher.last_state("a")["basis"] == "sharpness_night"
+    for i in range(8):  # defocused: the (night-blind) CNN still says sharp
+        show(rig, frame(200 + i, blur=4.0, ir=True), SHARP)
+    assert rig.publisher.event_types("a") == ["focus_lost"]
+    lost = rig.publisher.events[0][1]
+    assert (lost["regime"], lost["basis"], lost["class"]) == (
+        "ir",
+        "sharpness_night",
+        "sharp",
+    )
+    assert lost["sharpness"] < 0.7 * lost["baseline"]
+
+
 def test_too_little_detail_is_unsuitable_with_reason(tmp_path: Path) -> None:
     rig = combined_rig(tmp_path)
     for i in range(8):
@@ -253,3 +358,37 @@ def test_config_combined_detector_and_drop(write_config) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value).startswith(f"{path}: cameras.a.combined_drop: ")
+
+
+def test_config_night_drop(write_config) -> None:
+    from focusguard.config import load_config
+    from focusguard.errors import ConfigError
+
+    config = load_config(
+        write_config(
+            "defaults: {night_drop: 0.5}\n"
+            "cameras:\n"
+            "  a: {url: rtsp://h/a, detector: combined}\n"
+            "  b: {url: rtsp://h/b, detector: combined, night_drop: 0.8}\n"
+            "  c: {url: rtsp://h/c}\n"
+        )
+    )
+    assert [c.night_drop for c in config.cameras] == [0.5, 0.8, 0.5]
+    default = load_config(write_config("cameras: {a: {url: rtsp://h/a}}\n"))
+    assert default.cameras[0].night_drop == NIGHT_DROP == 0.7
+    for bad, problem in [
+        ("1.5", "must be between 0.05 and 0.95, got 1.5"),
+        ("0", "must be between 0.05 and 0.95, got 0"),
+        ("high", "expected a number, got string 'high'"),
+        ("true", "expected a number, got boolean True"),
+    ]:
+        path = write_config(
+            f"cameras: {{a: {{url: rtsp://h/a, detector: combined, night_drop: {bad}}}}}\n"
+        )
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        assert str(err.value) == f"{path}: cameras.a.night_drop: {problem}"
+    path = write_config("defaults: {night_drop: -1}\ncameras: {a: {url: rtsp://h/a}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: defaults.night_drop: ")

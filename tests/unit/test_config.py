@@ -69,7 +69,7 @@ def test_defaults_and_per_camera_overrides_of_every_key(write_config: WriteConfi
     assert set(CAMERA_DEFAULTS) == {
         "interval_s", "blurry_from", "window", "lost_votes", "restore_votes", "stream_timeout_s", "keyframes_only",
         "detector", "preprocess", "laplacian_threshold",  # tests/unit/test_detectors.py covers these
-        "combined_drop",  # tests/unit/test_combined.py
+        "combined_drop", "night_drop",  # tests/unit/test_combined.py
     }  # fmt: skip
 
 

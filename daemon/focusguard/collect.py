@@ -18,8 +18,9 @@ Output::
 relative to OUT. Progress (each camera's saved count) goes to stderr. Stops after N minutes,
 or on SIGINT/SIGTERM, with the manifest complete (rows are written as frames are saved).
 
-Training: `models/training/build_dataset.py --extra` takes a flat folder of `*.jpg`
-(non-recursive), so pass one camera folder at a time: `--extra OUT/<camera>`.
+Site fine-tuning: `python models/training/finetune_site.py OUT/` reads this folder (manifest
+first) and fine-tunes the shipped model on it. `models/training/build_dataset.py --extra
+OUT/<camera>` (one flat camera folder at a time) adds the frames to the general training set.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ A clip is a slow pan across a sharp, detailed photo, cut into segments:
 * ``dark``      -- a brightness drop (lights off / cloud), still in focus;
 * ``night``     -- IR night mode at low exposure: grayscale, ``level`` x brightness,
                    Gaussian sensor noise (``noise``, new every frame); ``defocus`` > 0
-                   (sigma at 1080p scale) defocuses it as well (no ramp).
+                   (sigma at 1080p scale) defocuses it as well (no ramp);
+* ``wall``      -- no photo: a plain painted wall (:func:`plain_wall`: a gentle light
+                   gradient, vignetting, a faint blotch; contrast but no detail) with
+                   Gaussian sensor noise (``noise``, new every frame).
 
 Encoding: PyAV's bundled libx264, yuv420p, no B-frames, fixed GOP (every
 ``gop`` frames an IDR, no scene-cut keyframes), so ``keyframes_only`` works and the
@@ -154,14 +157,14 @@ def load_image(path: Path | str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Segment:
-    """One stretch of a clip. ``kind``: sharp | blur | ir | dark."""
+    """One stretch of a clip. ``kind``: sharp | blur | ir | dark | night | wall."""
 
     kind: str
     seconds: float
     sigma_1080: float = 7.0  # blur: Gaussian sigma at 1920 px wide scale
     ramp_s: float = 0.6  # blur: linear ramp of sigma at both ends
     level: float = 0.35  # dark, night: brightness factor; ir: unused
-    noise: float = 4.0  # night: sensor noise sigma (0-255 scale)
+    noise: float = 4.0  # night, wall: sensor noise sigma (0-255 scale)
     defocus: float = 0.0  # night: Gaussian sigma at 1920 px wide scale (0: in focus)
 
 
@@ -191,6 +194,23 @@ def _night(img: np.ndarray, seg: Segment, index: int, width: int) -> np.ndarray:
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * seg.level + 8.0
     g += np.random.default_rng(index).normal(0.0, seg.noise, g.shape).astype(np.float32)
     return cv2.cvtColor(np.clip(g, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def plain_wall(size: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    """A plain off-white wall, BGR float32 (no noise): light from one side, vignetting and
+    a faint large blotch.  Luma std ~7.5 over the frame (above quality.MIN_CONTRAST), at
+    most ~4 in any 4x4 tile (below TEXTURE_STD): "too little detail", also after H.264."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = x / w - 0.5, y / h - 0.5
+    g = 150.0 + 20.0 * u + 8.0 * v - 26.0 * (u * u + v * v)
+    g += 5.0 * np.exp(-(((u - 0.2) / 0.18) ** 2 + ((v + 0.1) / 0.25) ** 2))
+    return np.stack([g * 0.93, g * 0.98, g * 1.02], axis=-1)  # warm white paint
+
+
+def _wall(base: np.ndarray, seg: Segment, index: int) -> np.ndarray:
+    noise = np.random.default_rng(index).normal(0.0, seg.noise, base.shape[:2] + (1,)).astype(np.float32)
+    return np.clip(base + noise + 0.5, 0, 255).astype(np.uint8)
 
 
 def _crop_origin(i: int, n: int, max_x: int, max_y: int) -> tuple[int, int]:
@@ -259,6 +279,7 @@ def make_clip(
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0",
         }
         i = 0
+        wall = plain_wall(size) if any(s.kind == "wall" for s in segments) else None
         for seg, n in zip(segments, counts, strict=True):
             for j in range(n):
                 dx, dy = _crop_origin(i, n_total, max_x, max_y)
@@ -273,6 +294,8 @@ def make_clip(
                     frame = cv2.convertScaleAbs(frame, alpha=seg.level, beta=0)
                 elif seg.kind == "night":
                     frame = _night(frame, seg, i, w)
+                elif seg.kind == "wall" and wall is not None:
+                    frame = _wall(wall, seg, i)
                 elif seg.kind != "sharp":
                     raise ValueError(f"unknown segment kind {seg.kind!r}")
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")

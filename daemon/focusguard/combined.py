@@ -20,7 +20,9 @@ No baseline for the regime, or no measure (too little detail): the CNN alone (``
 Learning (`CombinedDetector`): while the camera is not `lost` (start-up, and after every
 focus_restored / refocus_done, which also restart learning: the lens may have moved) each
 frame of a regime without a baseline is a learning frame (never blurry: a new regime,
-e.g. the IR switch at dusk, learns first and cannot alarm); once the regime has a
+e.g. the IR switch at dusk, learns first and cannot alarm) — except a day frame the CNN
+calls blurry: it is not learnt and votes as the CNN says (``cnn_only``), so a camera that
+starts out of focus is still reported; once the regime has a
 baseline, in-focus frames (sharpness at least the regime's drop x the baseline) keep it
 current (slow running mean). While `lost`, a regime without a baseline falls back to the
 CNN alone. Each verdict leaves `figures` (`sharpness`, `baseline`, `regime`, `basis`) for
@@ -139,7 +141,11 @@ class CombinedDetector:
         cnn = self.cnn.verdict(frame_bgr)
         baseline = self.store.sharpness(regime)
         learning = self._learning_allowed()
-        if baseline is None and learning:
+        if baseline is None and learning and regime not in NIGHT_REGIMES and cnn.blurry:
+            # Never learn "day" from a picture the CNN calls blurry: a camera installed (or
+            # restarted) out of focus is reported like with `cnn`, not taken as its normal.
+            blurry, basis = True, "cnn_only"
+        elif baseline is None and learning:
             self.store.learn(regime, sharpness, cnn.probabilities)
             blurry, basis = (
                 False,

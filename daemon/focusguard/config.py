@@ -84,7 +84,7 @@ class CameraSettings:
     restore_votes: int = 6
     stream_timeout_s: float = 10.0
     keyframes_only: KeyframesOnly = "auto"
-    detector: str = "cnn"  # cnn | dft | laplacian (focusguard.detectors)
+    detector: str = "combined"  # combined (default: measured best, models/MODEL_CARD.md) | cnn | dft | laplacian
     preprocess: str = "resize"  # cnn only: resize (thesis) | tiles (native-scale tiles, 4K cameras)
     laplacian_threshold: float | None = None  # laplacian: absolute variance threshold; None: relative
     combined_drop: float = 0.6  # combined, day: blurry needs the CNN AND sharpness < combined_drop x baseline
@@ -300,7 +300,7 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
         elif key == "blurry_from":
             values[key] = sec.str_(key, "")
         elif key == "detector":
-            values[key] = sec.choice(key, DETECTORS, "cnn", lower=True)
+            values[key] = sec.choice(key, DETECTORS, "combined", lower=True)
         elif key == "preprocess":
             values[key] = sec.choice(key, PREPROCESS_MODES, "resize", lower=True)
         elif key == "laplacian_threshold":

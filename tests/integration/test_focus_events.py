@@ -17,12 +17,18 @@ pytestmark = pytest.mark.integration
 
 LABELS = ["sharp", "b_0.5", "b_0.75", "b_1", "b_2", "b_3", "b_4", "b_5", "b_7"]
 EVENT_KEYS = {"id", "type", "camera", "time", "class", "probabilities", "onvif_topic"}
+# The default detector (combined) adds its figures: the frame's sharpness, the camera's
+# baseline for the lighting regime, the regime and the rule that decided.
+COMBINED_KEYS = {"sharpness", "baseline", "regime", "basis"}
 STATE_KEYS = {"focus", "stream", "class", "probabilities", "updated", "analysis"}
 
 
 def check_event(event: dict, kind: str, camera: str) -> None:
-    assert set(event) == EVENT_KEYS, event
+    assert set(event) == EVENT_KEYS | COMBINED_KEYS, event
     assert event["type"] == kind and event["camera"] == camera
+    assert event["regime"] == "day" and event["sharpness"] > 0 and event["baseline"] > 0
+    if kind == "focus_lost":  # by day both must agree: the CNN and a drop against the baseline
+        assert event["basis"] == "both" and event["sharpness"] < 0.6 * event["baseline"], event
     assert event["time"].endswith("Z") and "T" in event["time"]
     assert event["class"] in LABELS
     probs = event["probabilities"]
@@ -41,7 +47,7 @@ def focus_cycle(
     check_event(lost.json(), "focus_lost", cam)
     assert lost.json()["class"] in LABELS[LABELS.index("b_0.75") :]
     s = wait_retained(broker.host, broker.port, state, lambda m: m.json()["focus"] == "lost")
-    assert set(s.json()) == STATE_KEYS and s.json()["stream"] == "online"
+    assert set(s.json()) == STATE_KEYS | COMBINED_KEYS and s.json()["stream"] == "online"
 
     restored = collector.wait_event(events, "focus_restored", restored_within)
     check_event(restored.json(), "focus_restored", cam)

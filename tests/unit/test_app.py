@@ -94,6 +94,14 @@ class FakePublisher:
         return [s for c, s in self.states if c == camera][-1]
 
 
+# The app's own logic (debounce, events, states) runs on the fake CNN: `detector: cnn`
+# (the default `combined` would also ask its sharpness baseline, tested in test_combined.py).
+CNN_CONFIG: dict[str, Any] = {
+    "defaults": {"detector": "cnn"},
+    "cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "rtsp://h/b"}},
+}
+
+
 class Rig:
     def __init__(self, config: AppConfig) -> None:
         self.clock = FakeClock()
@@ -128,7 +136,7 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Rig:
-    return Rig(parse_config({"cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "rtsp://h/b"}}}))
+    return Rig(parse_config(CNN_CONFIG))
 
 
 def test_focus_lost_then_restored(rig: Rig) -> None:
@@ -215,7 +223,8 @@ def test_one_camera_blurry_other_sharp(rig: Rig) -> None:
 
 def test_per_camera_sensitivity() -> None:
     config = parse_config(
-        {"cameras": {"strict": {"url": "rtsp://h/a", "blurry_from": "b_0.5"}, "lax": {"url": "rtsp://h/b"}}}
+        {"defaults": {"detector": "cnn"},
+         "cameras": {"strict": {"url": "rtsp://h/a", "blurry_from": "b_0.5"}, "lax": {"url": "rtsp://h/b"}}}
     )
     rig = Rig(config)
     rig.steps(8, strict=1, lax=1)  # b_0.5 frames

@@ -122,7 +122,7 @@ def test_detector_learns_each_regime_first_and_falls_back_to_cnn_while_lost(
     cnn, learning = FakeCnn(), [True]
     store = BaselineStore("gate", tmp_path / "gate.json")
     detector = CombinedDetector(cnn, store, 0.6, lambda: learning[0])
-    cnn.blurry = True  # the CNN is wrong from the first frame: learning frames still never vote blurry
+    cnn.blurry = False
     for i in range(LEARN_FRAMES):
         assert detector.verdict(frame(i)).blurry is False
         assert (
@@ -130,6 +130,7 @@ def test_detector_learns_each_regime_first_and_falls_back_to_cnn_while_lost(
             and detector.figures["regime"] == "day"
         )
     assert store.sharpness("day") is not None
+    cnn.blurry = True  # from now on the CNN says blurry: the sharpness must confirm it
     assert (
         detector.verdict(frame(10)).blurry is False
     )  # in focus: the sharpness did not drop
@@ -148,6 +149,7 @@ def test_detector_learns_each_regime_first_and_falls_back_to_cnn_while_lost(
     }
     # Reset (MQTT command, focus_restored): everything is learnt again.
     learning[0] = True
+    cnn.blurry = False
     detector.request_reset("test")
     assert (
         detector.verdict(frame(13)).blurry is False
@@ -157,6 +159,21 @@ def test_detector_learns_each_regime_first_and_falls_back_to_cnn_while_lost(
         json.loads((tmp_path / "gate.json").read_text())["regimes"]["day"]["sharpness"]
         is None
     )
+
+
+def test_a_camera_starting_out_of_focus_by_day_is_reported_not_learnt(tmp_path: Path) -> None:
+    cnn = FakeCnn()
+    store = BaselineStore("gate", tmp_path / "gate.json")
+    detector = CombinedDetector(cnn, store, 0.6, lambda: True)
+    cnn.blurry = True  # defocused from the start: the CNN says so
+    for i in range(LEARN_FRAMES + 2):
+        assert detector.verdict(frame(i, blur=3.0)).blurry is True
+        assert detector.figures["basis"] == "cnn_only"
+    assert store.sharpness("day") is None  # a blurry picture never becomes the day normal
+    for i in range(LEARN_FRAMES):  # at night the CNN is not trusted: its verdict does not block learning
+        assert detector.verdict(frame(20 + i, ir=True)).blurry is False
+        assert detector.figures["basis"] == "learning"
+    assert store.sharpness("ir") is not None
 
 
 def test_night_regime_sharpness_drop_alone_votes_blurry_day_unchanged(

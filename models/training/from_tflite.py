@@ -22,10 +22,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from net import build_classifier  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from net import build_classifier
 
 SHIPPED = Path(__file__).resolve().parents[1] / "focusguard_pix2pix_448_int8.tflite"
 
@@ -47,7 +47,7 @@ def tflite_layers(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     layers = []
-    for op in interpreter._get_ops_details():  # noqa: SLF001 (the public API has no op list)
+    for op in interpreter._get_ops_details():
         if op["op_name"] not in ("CONV_2D", "FULLY_CONNECTED"):
             continue
         w_idx, b_idx = op["inputs"][1], op["inputs"][2]

@@ -39,17 +39,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from build_dataset import SHARED, gaussian_blur, load_source, render_variant  # noqa: E402
-from classes import CLASS_NAMES, sigma_for  # noqa: E402
-from finetune_site import FeatureExtractor, export_site_model, fine_tune_head  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from focusguard.baseline import BaselineStore  # noqa: E402
-from focusguard.combined import CombinedDetector  # noqa: E402
-from focusguard.detectors import make_detector  # noqa: E402
-from focusguard.infer import Classifier  # noqa: E402
+import cv2
+import numpy as np
+from build_dataset import SHARED, gaussian_blur, load_source, render_variant
+from classes import CLASS_NAMES, sigma_for
+from finetune_site import FeatureExtractor, export_site_model, fine_tune_head
+from focusguard.baseline import BaselineStore
+from focusguard.combined import CombinedDetector
+from focusguard.detectors import make_detector
+from focusguard.infer import Classifier
+from tqdm import tqdm
 
 SHIPPED = Path(__file__).resolve().parents[1] / "focusguard_pix2pix_448_int8.tflite"
 UNSEEN = {"crosswalk_cam_1024", "crosswalk_tokyo_cam", "mall_atrium_overhead"}
@@ -81,7 +80,7 @@ class Site:
 
     def __init__(self, camera: str, classifiers: dict[str, Classifier]) -> None:
         self.learning = True
-        allowed = lambda: self.learning  # noqa: E731
+        allowed = lambda: self.learning
         self.detectors = {}
         for model, classifier in classifiers.items():
             self.detectors[f"cnn/{model}"] = make_detector("cnn", classifier)
@@ -236,8 +235,8 @@ def markdown(result: dict) -> str:
     def cell(r: dict | None) -> str:
         return "-" if r is None else f"{100 * r['recall']:.0f} / {100 * r['recall_b2_up']:.0f} / {100 * r['far']:.1f}"
 
-    lines = ["| detector | cctv day, all 15 | cctv night (IR), all 15 | day, 3 unseen cams | night, 3 unseen cams "
-             "| real_defocus recall / FAR |", "|---|---|---|---|---|---|"]
+    lines = [("| detector | cctv day, all 15 | cctv night (IR), all 15 | day, 3 unseen cams | night, 3 unseen cams "
+             "| real_defocus recall / FAR |"), "|---|---|---|---|---|---|"]
     for label, key in ROWS:
         cctv = result["cctv"]
         rd = result["real_defocus"].get(key)

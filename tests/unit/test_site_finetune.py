@@ -14,7 +14,7 @@ import pytest
 TRAINING = Path(__file__).resolve().parents[2] / "models" / "training"
 sys.path.insert(0, str(TRAINING))
 
-import finetune_site as ft  # noqa: E402
+import finetune_site as ft
 
 
 def _write_frames(folder: Path, camera: str, count: int, size: tuple[int, int] = (96, 64)) -> list[Path]:

@@ -155,7 +155,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models/eval"))
     parser.add_argument("--variants", type=int, default=2, help="augmented renderings per frame for fine-tuning")
     parser.add_argument("--base", type=Path, default=SHIPPED)
+    parser.add_argument("--replot", action="store_true", help="only redraw table and plot from the JSON")
     args = parser.parse_args()
+    if args.replot:
+        result = json.loads((args.out / "leave_cameras_out.json").read_text())
+        (args.out / "leave_cameras_out.md").write_text(markdown(result))
+        plot(result, args.out / "leave_cameras_out.png")
+        return
     from from_tflite import model_from_tflite
 
     started = time.time()
@@ -223,12 +229,38 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "leave_cameras_out.json").write_text(json.dumps(result, indent=1))
     (args.out / "leave_cameras_out.md").write_text(markdown(result))
+    plot(result, args.out / "leave_cameras_out.png")
     print(markdown(result))
 
 
 ROWS = [("cnn", "cnn/shipped"), ("cnn + ft-other", "cnn/ft-other"), ("cnn + ft-site", "cnn/ft-site"),
         ("dft", "dft"), ("laplacian", "laplacian"), ("combined", "combined/shipped"),
         ("combined + ft-other", "combined/ft-other"), ("combined + ft-site", "combined/ft-site")]
+
+
+def plot(result: dict, path: Path) -> None:
+    """Recall (b_0.75+) and false-alarm rate per detector, day and IR night, all 15 cameras."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [label for label, _ in ROWS]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, metric, title in ((axes[0], "recall", "recall, b_0.75 and above"), (axes[1], "far", "false-alarm rate")):
+        for k, (cond, colour) in enumerate((("day", "tab:orange"), ("night", "tab:blue"))):
+            values = [100 * result["cctv"].get(f"{key} {cond} all", {}).get(metric, 0.0) for _, key in ROWS]
+            ax.barh(np.arange(len(ROWS)) + (k - 0.5) * 0.4, values, height=0.4, color=colour, label=cond)
+        ax.set_title(f"{title} (%)")
+        ax.set_xlim(0, 100)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(np.arange(len(ROWS)), labels)
+    axes[0].invert_yaxis()
+    axes[1].legend()
+    fig.suptitle("Leave-cameras-out, 15 shared cameras, one frame per verdict")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def markdown(result: dict) -> str:

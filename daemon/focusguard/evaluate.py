@@ -10,7 +10,9 @@ Inputs (positive = blurry, as in the thesis' section 2.7):
   `#` comments); frames outside every range (blur ramps) are plotted but not scored.
 
 Detectors: `cnn` (with `--preprocess resize`, `tiles` or both), `dft`, `laplacian`
-(`focusguard.detectors`). Reference-based detectors (dft, relative laplacian) need a sharp
+(`focusguard.detectors`) and `combined` (the daemon's default, `focusguard.combined`: its
+baseline is learnt from the scene's reference image, taken as its learning frames, and not
+updated by the scored images). Reference-based detectors (dft, relative laplacian, combined) need a sharp
 reference per scene, as a camera has: images are grouped into scenes (by default their
 folder, without a leading `sharp/`/`blurry/`; `--scene REGEX` takes the first group of a
 regex over the relative path instead) and the first sharp image of each scene (sorted by
@@ -114,7 +116,7 @@ def label_is_blurry(label: str) -> bool | None:
     text = label.strip().lower()
     if text.startswith("sharp"):
         return False
-    if text.startswith("blurry") or text.startswith("blur"):
+    if text.startswith("blur"):  # blur, blurry
         return True
     return None
 
@@ -243,6 +245,11 @@ def threshold_of(detector: Any) -> float | None:
         return None if detector.reference is None else detector.ratio * detector.reference
     if isinstance(detector, DftDetector) and detector.reference is not None:
         return dft_threshold(detector.reference, detector.max_hf) * detector.reference
+    figures = getattr(detector, "figures", None)
+    if figures and figures.get("baseline"):  # combined: its score is sharpness / baseline
+        from focusguard.combined import NIGHT_REGIMES
+
+        return float(detector.night_drop if figures.get("regime") in NIGHT_REGIMES else detector.drop)
     return None
 
 
@@ -262,6 +269,13 @@ class Factory:
 
     def make(self, row_name: str, name: str, learning_allowed: Callable[[], bool] | None = None) -> Any:
         from focusguard.detectors import make_detector
+
+        if name == "combined":  # the daemon's default: the CNN + an in-memory sharpness baseline
+            from focusguard.baseline import BaselineStore
+            from focusguard.combined import CombinedDetector
+
+            cnn = make_detector("cnn", self.classifier(), blurry_from=self.args.blurry_from)
+            return CombinedDetector(cnn, BaselineStore("eval", None), learning_allowed=learning_allowed)
 
         return make_detector(
             name,
@@ -285,8 +299,10 @@ def evaluate_images(
     scene_pattern: re.Pattern[str] | None, read: Callable[[str], npt.NDArray[np.uint8]],
 ) -> tuple[list[Row], dict[str, Any]]:
     """Run every detector on every non-reference image; returns rows and notes."""
+    from focusguard.baseline import LEARN_FRAMES
     needs_reference = any(
-        name == "dft" or (name == "laplacian" and factory.args.laplacian_threshold is None) for _, name in specs
+        name in ("dft", "combined") or (name == "laplacian" and factory.args.laplacian_threshold is None)
+        for _, name in specs
     )
     scenes: dict[str, list[Sample]] = {}
     for sample in samples:
@@ -298,13 +314,18 @@ def evaluate_images(
         if needs_reference and reference is None:
             skipped.extend(s.rel for s in members)
             continue
-        detectors = {row_name: factory.make(row_name, name) for row_name, name in specs}
+        learning = [True]  # combined learns its baseline from the reference only
+        detectors = {row_name: factory.make(row_name, name, lambda flag=learning: flag[0]) for row_name, name in specs}
         if reference is not None:
             references.append(reference.rel)
             image = read(str(reference.path))
             for detector in detectors.values():
                 if hasattr(detector, "set_reference") and detector.needs_reference():
                     detector.set_reference(detector.measure(image))
+                elif hasattr(detector, "store"):  # combined: the reference as its learning frames
+                    for _ in range(LEARN_FRAMES):
+                        detector.verdict(image)
+        learning[0] = False
         for sample in members:
             if sample is reference:
                 continue
@@ -454,7 +475,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--labels", type=Path, help="clip labels: lines start,end,sharp|blurry (seconds)")
     p.add_argument("--under", help="manifest: only files below this relative prefix (e.g. real_defocus/)")
     p.add_argument("--scene", help="regex over the relative path; group 1 names the scene (reference grouping)")
-    p.add_argument("--detector", default="cnn,dft,laplacian", help="comma list of cnn, dft, laplacian")
+    p.add_argument("--detector", default="cnn,dft,laplacian,combined",
+                   help="comma list of cnn, dft, laplacian, combined")
     p.add_argument("--preprocess", default="resize", help="cnn: comma list of resize, tiles")
     p.add_argument("--tile", type=_tile, default=TILE_NATIVE, help="tiles: native window WxH (default %(default)s)")
     p.add_argument("--model", type=Path, help="TFLite model (default: the shipped one)")
@@ -475,7 +497,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     detectors = [d.strip() for d in args.detector.split(",") if d.strip()]
     modes = [m.strip() for m in args.preprocess.split(",") if m.strip()]
     for name in detectors:
-        if name not in DETECTOR_NAMES:
+        if name not in (*DETECTOR_NAMES, "combined"):
             raise ConfigError("(command line)", "--detector", f"unknown detector {name!r}")
     for mode in modes:
         if mode not in PREPROCESS_MODES:

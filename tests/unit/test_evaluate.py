@@ -137,3 +137,22 @@ def test_eval_clip_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     results = {r["detector"]: r for r in json.loads(out.read_text())["results"]}
     assert results["dft"]["recall"] == 1.0 and results["dft"]["false_alarm_rate"] == 0.0
     assert main(["eval", str(clip), "--detector", "dft"]) == 2  # a clip without --labels
+
+
+def test_eval_combined_learns_from_the_reference_with_the_shipped_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`combined` (the daemon's default) in eval: baseline from the scene's reference image,
+    the real int8 model; a shifted sharp view passes, a defocused one is caught."""
+    photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"))
+    view = photo[:720, :1280]
+    (tmp_path / "sharp" / "gate").mkdir(parents=True)
+    (tmp_path / "blurry" / "gate").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "sharp" / "gate" / "0_ref.png"), view)
+    cv2.imwrite(str(tmp_path / "sharp" / "gate" / "1.png"), photo[8:728, 16:1296])
+    cv2.imwrite(str(tmp_path / "blurry" / "gate" / "2.png"), cv2.GaussianBlur(view, (0, 0), 7.0 * 1280 / 1920))
+    out = tmp_path / "r.json"
+    assert main(["eval", str(tmp_path), "--detector", "combined", "--json", str(out)]) == 0
+    assert "| combined | 2 |" in capsys.readouterr().out
+    result = json.loads(out.read_text())["results"][0]
+    assert (result["tp"], result["fp"], result["tn"], result["fn"]) == (1, 0, 1, 0), result

@@ -23,10 +23,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from from_tflite import SHIPPED, model_from_tflite  # noqa: E402
+import numpy as np
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+from from_tflite import SHIPPED, model_from_tflite
 
 
 def prune(model: keras.Model, sparsity: float, sample: np.ndarray) -> keras.Model:

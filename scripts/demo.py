@@ -44,6 +44,8 @@ class Printer:
             e = m.json()
             top = max(e["probabilities"].items(), key=lambda kv: kv[1], default=("-", 0.0))
             extra = f"class={e['class']} p={top[1]:.2f}" if e["class"] else ""
+            if e.get("baseline"):  # detector combined (the default): the sharpness behind the verdict
+                extra += f" sharpness={e['sharpness']:.2f}/{e['baseline']:.2f} ({e['regime']}, {e['basis']})"
             self.say("EVENT", f"{e['type']:<16} camera={e['camera']} {extra} ({e['time']})")
         elif m.topic.endswith("/state"):
             s = m.json()

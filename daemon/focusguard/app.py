@@ -99,6 +99,7 @@ class CameraMonitor:
         self.analysis: str | None = None  # ok | unsuitable | frozen (focusguard.quality), in the state
         self.analysis_reason: str | None = None  # why unsuitable: "too little contrast" | "too little detail"
         self._last_fingerprint: bytes | None = None
+        self._unsuitable_run = 0  # consecutive unsuitable frames: a window of them makes focus unknown
         self._changed_at = 0.0  # monotonic time of the last new picture
         self.last_error: str | None = None  # for log de-duplication in _guarded_tick
         self.stats = CameraStats()  # analyses and their time: <p>/stats, Prometheus (metrics.py)
@@ -137,8 +138,15 @@ class CameraMonitor:
                             self.camera.name, reason)
             self.analysis, self.analysis_reason, self._last_fingerprint = "unsuitable", reason, None
             self._last_cls, self._last_probs = None, {}
+            self._unsuitable_run += 1
+            if self._unsuitable_run == self.camera.window and self.decider.focus == "ok":
+                # As long as a debounce window: not a passing shadow, the scene cannot be judged now.
+                log.warning("camera %s: focus unknown (%s for %d frames)", self.camera.name, reason,
+                            self._unsuitable_run)
+                self.decider.forget()
             self._publish_state(frame.wall)
             return False
+        self._unsuitable_run = 0
         fingerprint = quality.fingerprint(view)
         if fingerprint == self._last_fingerprint:
             # The same picture again is not new evidence (no vote). Unchanged for longer than

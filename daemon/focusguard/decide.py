@@ -78,6 +78,14 @@ class FocusDecider:
         self._votes.clear()
         self._last_update = None
 
+    def forget(self) -> None:
+        """The picture cannot be judged any more (a wall, a black night, fog): forget the votes, and
+        an `ok` focus becomes `unknown`. A `lost` focus stays lost: an alarm is withdrawn by
+        focus_restored, never by the view becoming unjudgeable."""
+        self.reset()
+        if self.focus == "ok":
+            self.focus = "unknown"
+
     def update(self, probs: npt.NDArray[np.floating], now: float) -> Decision:
         """Add one analysis taken at monotonic time `now` and return the resulting decision."""
         if len(probs) != len(self.labels):

@@ -68,16 +68,35 @@ def test_black_frames_get_no_verdict_and_never_raise_focus_lost(rig: Rig) -> Non
     calls = rig.classifier.calls
     black = np.zeros((90, 160, 3), np.uint8)
     black[:8, :8] = BLURRY  # what a classifier would say about it: blurry (here: forced)
-    for _ in range(20):
+    for n in range(20):
         show(rig, "a", black)
+        # a passing shadow (shorter than the debounce window) keeps the focus; a lasting one makes it unknown
+        assert rig.publisher.last_state("a")["focus"] == ("ok" if n < 7 else "unknown"), n
     assert rig.classifier.calls == calls  # never classified
     assert rig.publisher.event_types("a") == []
     state = rig.publisher.last_state("a")
-    assert (state["focus"], state["stream"], state["analysis"]) == ("ok", "online", "unsuitable")
+    assert (state["focus"], state["stream"], state["analysis"]) == ("unknown", "online", "unsuitable")
+    assert state["analysis_reason"] == "too little contrast"
     assert state["class"] is None and state["probabilities"] == {}
     show(rig, "a", texture(100, SHARP))
     assert rig.publisher.last_state("a")["analysis"] == "ok"
     assert rig.classifier.calls == calls + 1
+    for n in range(6):  # judgeable again: unknown -> ok is silent, as at start-up
+        show(rig, "a", texture(101 + n, SHARP))
+    assert rig.publisher.last_state("a")["focus"] == "ok"
+    assert rig.publisher.event_types("a") == []
+
+
+def test_an_alarm_is_not_withdrawn_by_an_unjudgeable_view(rig: Rig) -> None:
+    for n in range(8):
+        show(rig, "a", texture(n, BLURRY))
+    assert rig.publisher.event_types("a") == ["focus_lost"]
+    wall = np.tile(np.linspace(100, 140, 160, dtype=np.uint8)[None, :, None], (90, 1, 3))
+    for _ in range(20):
+        show(rig, "a", wall)
+    state = rig.publisher.last_state("a")
+    assert (state["focus"], state["analysis"], state["analysis_reason"]) == ("lost", "unsuitable", "too little detail")
+    assert rig.publisher.event_types("a") == ["focus_lost"]  # no focus_restored without evidence
 
 
 def test_frozen_picture_is_not_new_evidence(rig: Rig) -> None:

@@ -224,7 +224,7 @@ def summary(config: AppConfig, model_line: str) -> list[str]:
         f"window {cam.window} (lost {cam.lost_votes}, restore {cam.restore_votes}), "
         f"stream timeout {cam.stream_timeout_s:g} s, keyframes only {str(cam.keyframes_only).lower()}, "
         f"detector {cam.detector}" + (f" ({cam.preprocess})" if cam.detector == "cnn" else "")
-        + (f" (drop {cam.combined_drop:g}, night {cam.night_drop:g})" if cam.detector == "combined" else "")
+        + (f" ({cam.preprocess}, drop {cam.combined_drop:g}, night {cam.night_drop:g})" if cam.detector == "combined" else "")
         for cam in config.cameras
     )
     lines.extend(

@@ -122,6 +122,15 @@ def test_sample_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.cameras and config.homeassistant.discovery
 
 
+def test_site_example_config_validates_with_what_it_says() -> None:
+    config = load_config(REPO / "config" / "site-example.yaml")
+    cams = {c.name: c for c in config.cameras}
+    assert all(c.detector == "combined" for c in cams.values())
+    assert (cams["parking_4k"].preprocess, cams["parking_4k"].interval_s) == ("tiles", 5.0)
+    assert cams["yard"].night_drop == 0.6 and cams["street"].night_drop == 0.7
+    assert cams["lobby_ptz"].refocus.action == "ptz_autofocus"
+
+
 def test_install_service_stages_into_a_prefix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "root"
     assert main(["install-service", "--prefix", str(root), "--exec", str(FOCUSGUARD)]) == 0

@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from net import build_classifier  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from net import build_classifier
 
 EDGETPU_OPS = {"CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
+
+
+def to_int8_tflite(model, images: Iterable[np.ndarray]) -> bytes:  # model: a tf_keras Model, batch 1
+    """Full-integer int8 conversion with uint8 I/O (scale 1/255, zero point 0); `images` (uint8
+    RGB 448x448) are the representative set."""
+
+    def representative():
+        for image in images:
+            yield [np.asarray(image)[None].astype(np.float32) / 255.0]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
 
 
 def export_int8(weights: Path | None, dataset: Path, out: Path, samples: int = 200) -> None:
@@ -27,19 +45,8 @@ def export_int8(weights: Path | None, dataset: Path, out: Path, samples: int = 2
     images = np.load(dataset / "train_x.npy", mmap_mode="r")
     rng = np.random.default_rng(0)
     picks = rng.choice(len(images), size=min(samples, len(images)), replace=False)
-
-    def representative():
-        for i in picks:
-            yield [images[i : i + 1].astype(np.float32) / 255.0]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(converter.convert())
+    out.write_bytes(to_int8_tflite(model, (images[i] for i in picks)))
     print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
 
 

@@ -177,24 +177,13 @@ def fine_tune_head(head: list[np.ndarray], features: np.ndarray, labels: np.ndar
 
 def export_site_model(base_tflite: Path, head: list[np.ndarray], representative: np.ndarray, out: Path) -> None:
     """Rebuild the base model, fold the new head in, convert to int8 (batch 1, uint8 I/O)."""
-    import tensorflow as tf
+    from export import to_int8_tflite
     from from_tflite import fold_head, model_from_tflite, structured_channels
 
     model = model_from_tflite(base_tflite, batch_size=1)
     fold_head(model, structured_channels(model), head)
-
-    def samples():
-        for image in representative:
-            yield [image[None].astype(np.float32) / 255.0]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(converter.convert())
+    out.write_bytes(to_int8_tflite(model, representative))
     shutil.copyfile(LABELS_PATH, out.with_suffix(".labels.txt"))  # found by the daemon beside the model
 
 

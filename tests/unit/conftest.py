@@ -6,7 +6,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from focusguard.grab import Frame
 
 from tests.unit.tflite_builder import write_model
 
@@ -23,6 +25,33 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
+
+
+class FakeFrameSource:
+    """A grabber double: holds the newest frame; `show(image)` makes it a new Frame at the fake
+    clock's time (a new object each time, as a real grabber delivers)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.frame: Frame | None = None
+        self.started = self.stopped = False
+        self.pushes = 0
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def show(self, image: np.ndarray) -> None:
+        self.frame = Frame(image_bgr=image, monotonic=self.clock(), wall=1_700_000_000 + self.clock())
+
+    def latest(self) -> Frame | None:
+        return self.frame
+
+    @property
+    def last_frame_monotonic(self) -> float | None:
+        return self.frame.monotonic if self.frame else None
 
 
 @pytest.fixture

@@ -12,24 +12,15 @@ from focusguard.config import AppConfig, CameraConfig, parse_config
 from focusguard.grab import Frame
 from focusguard.infer import DEFAULT_LABELS
 
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, FakeFrameSource
 
 SHARP, BLURRY, BROKEN = 0, 5, 99  # frame pixel value = class index the fake classifier reports
 
 
-class FakeSource:
+class FakeSource(FakeFrameSource):
     def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.frame: Frame | None = None
+        super().__init__(clock)
         self.fail: Exception | None = None
-        self.started = self.stopped = False
-        self.pushes = 0
-
-    def start(self) -> None:
-        self.started = True
-
-    def stop(self) -> None:
-        self.stopped = True
 
     def push(self, value: int) -> None:
         # The top-left block carries the class for FakeClassifier; the rest is a texture with
@@ -37,16 +28,12 @@ class FakeSource:
         self.pushes += 1
         image = np.random.default_rng(self.pushes).integers(0, 256, (90, 160, 3), dtype=np.uint8)
         image[:8, :8] = value
-        self.frame = Frame(image_bgr=image, monotonic=self.clock(), wall=1_700_000_000 + self.clock())
+        self.show(image)
 
     def latest(self) -> Frame | None:
         if self.fail is not None:
             raise self.fail
         return self.frame
-
-    @property
-    def last_frame_monotonic(self) -> float | None:
-        return self.frame.monotonic if self.frame else None
 
 
 class FakeClassifier:

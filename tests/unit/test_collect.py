@@ -11,25 +11,12 @@ import pytest
 from focusguard import cli
 from focusguard.collect import COLUMNS, Collector, timestamp_name
 from focusguard.config import parse_config
-from focusguard.grab import Frame
 from focusguard.infer import DEFAULT_LABELS
 
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, FakeFrameSource
 
 
-class FakeSource:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.frame: Frame | None = None
-        self.pushes = 0
-        self.started = self.stopped = False
-
-    def start(self) -> None:
-        self.started = True
-
-    def stop(self) -> None:
-        self.stopped = True
-
+class FakeSource(FakeFrameSource):
     def push(self, p_sharp: float, uniform: bool = False) -> None:
         """A new frame; pixel [0, 0, 0] carries round(100 * p_sharp) for FakeClassifier."""
         self.pushes += 1
@@ -38,14 +25,7 @@ class FakeSource:
         else:
             image = np.random.default_rng(self.pushes).integers(0, 256, (90, 160, 3), dtype=np.uint8)
         image[:8, :8] = round(100 * p_sharp)
-        self.frame = Frame(image_bgr=image, monotonic=self.clock(), wall=1_700_000_000 + self.clock())
-
-    def latest(self) -> Frame | None:
-        return self.frame
-
-    @property
-    def last_frame_monotonic(self) -> float | None:
-        return self.frame.monotonic if self.frame else None
+        self.show(image)
 
 
 class FakeClassifier:

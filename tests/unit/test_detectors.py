@@ -11,11 +11,10 @@ from focusguard import detectors as det
 from focusguard.app import FocusGuard
 from focusguard.config import parse_config
 from focusguard.errors import ConfigError
-from focusguard.grab import Frame
 from focusguard.infer import DEFAULT_LABELS
 from focusguard.preprocess import tile_boxes, to_model_tiles
 
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, FakeFrameSource
 
 
 def texture(height: int = 360, width: int = 640, seed: int = 1) -> np.ndarray:
@@ -210,23 +209,9 @@ def test_config_detector_keys() -> None:
         parse_config({"cameras": {"x": {"url": "rtsp://h/x", "laplacian_threshold": -1}}})
 
 
-class ImageSource:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock, self.frame = clock, None
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
+class ImageSource(FakeFrameSource):
     def push(self, image: np.ndarray) -> None:
-        self.frame = Frame(image_bgr=image, monotonic=self.clock(), wall=1_700_000_000 + self.clock())
-
-    def latest(self) -> Frame | None:
-        return self.frame
-
-    @property
-    def last_frame_monotonic(self) -> float | None:
-        return self.frame.monotonic if self.frame else None
+        self.show(image)
 
 
 class Publisher:

@@ -38,24 +38,38 @@ def night_defocus_clip(clip_dir: Path, photo: np.ndarray) -> Path:
     return clips.make_clip(clip_dir / "night_defocus.mp4", photo, segments, gop=25)
 
 
+def watch(collector, prefix, daemon_factory, rtsp_factory, camera: str, clip: Path):
+    """Serve `clip`, run the daemon with `detector: combined` on it, wait until it is online."""
+    srv = rtsp_factory({f"/{camera}": clip})
+    d = daemon_factory({camera: {"url": srv.url(f"/{camera}"), "detector": "combined"}})
+    state_topic = f"{prefix}/{camera}/state"
+    collector.wait_topic(state_topic, lambda m: m.json()["stream"] == "online", 30.0)
+    return d, state_topic
+
+
+def focus_event(m) -> bool:
+    return m.topic.endswith("/events") and m.json()["type"].startswith("focus_")
+
+
+def judged_states(collector, state_topic: str) -> tuple[list[dict], list[dict], list[tuple]]:
+    """(all states, judged states, (regime, class, basis) per judged state: printed for -rA)."""
+    states = [m.json() for m in collector.messages(state_topic)]
+    judged = [s for s in states if s.get("analysis") == "ok" and "regime" in s]
+    seen = [(s["regime"], s["class"], s["basis"]) for s in judged]
+    print("seen:", {k: seen.count(k) for k in dict.fromkeys(seen)})
+    return states, judged, seen
+
+
 def test_day_to_ir_night_raises_no_focus_lost_with_combined(
     broker, collector, prefix, daemon_factory, rtsp_factory, day_night_clip
 ):
-    srv = rtsp_factory({"/park": day_night_clip})
-    d = daemon_factory({"park": {"url": srv.url("/park"), "detector": "combined"}})
-    state_topic = f"{prefix}/park/state"
-    collector.wait_topic(state_topic, lambda m: m.json()["stream"] == "online", 30.0)
-
-    def focus_event(m) -> bool:
-        return m.topic.endswith("/events") and m.json()["type"].startswith("focus_")
-
+    d, state_topic = watch(collector, prefix, daemon_factory, rtsp_factory, "park", day_night_clip)
     # 26 s: day → night, night → day (the loop) and day → night again with both baselines.
     with pytest.raises(TimeoutError):
         ev = collector.wait_for(focus_event, 26.0)
         pytest.fail(f"unexpected {ev!r}\n{collector.summary()}")
     d.assert_running()
-    states = [m.json() for m in collector.messages(state_topic)]
-    judged = [s for s in states if s.get("analysis") == "ok" and "regime" in s]
+    states, judged, _seen = judged_states(collector, state_topic)
     assert all(s["focus"] != "lost" for s in states)
     assert states[-1]["focus"] == "ok", states[-1]
     regimes = {s["regime"] for s in judged}
@@ -63,9 +77,6 @@ def test_day_to_ir_night_raises_no_focus_lost_with_combined(
     night = [s for s in judged if s["regime"] == "ir" and s["baseline"] is not None]
     assert night, "the IR regime never got its baseline"
     assert all(s["sharpness"] > 0 for s in night)
-    # What the model and the measure said (visible with -rA / on failure).
-    seen = [(s["regime"], s["class"], s["basis"]) for s in judged]
-    print("seen:", {k: seen.count(k) for k in dict.fromkeys(seen)})
     print(
         "ir sharpness/baseline:", [(s["sharpness"], s["baseline"]) for s in night][:8]
     )
@@ -79,20 +90,10 @@ def test_defocus_at_ir_night_raises_focus_lost_with_combined(
     # One analysis a second (interval_s 1): the day learns in 5 s, the IR night learns in its
     # first 5 s and is judged in focus for ~5 s, then the defocus needs 6 of the last 8
     # analyses: focus_lost ~6 s into it, ~22 s into the clip, well before the loop (30 s).
-    srv = rtsp_factory({"/yard": night_defocus_clip})
-    d = daemon_factory({"yard": {"url": srv.url("/yard"), "detector": "combined"}})
-    state_topic = f"{prefix}/yard/state"
-    collector.wait_topic(state_topic, lambda m: m.json()["stream"] == "online", 30.0)
-
-    def focus_event(m) -> bool:
-        return m.topic.endswith("/events") and m.json()["type"].startswith("focus_")
-
+    d, state_topic = watch(collector, prefix, daemon_factory, rtsp_factory, "yard", night_defocus_clip)
     ev = collector.wait_for(focus_event, 40.0, what="focus_lost").json()
     d.assert_running()
-    states = [m.json() for m in collector.messages(state_topic)]
-    judged = [s for s in states if s.get("analysis") == "ok" and "regime" in s]
-    seen = [(s["regime"], s["class"], s["basis"]) for s in judged]
-    print("seen:", {k: seen.count(k) for k in dict.fromkeys(seen)})
+    _states, judged, seen = judged_states(collector, state_topic)
     print("event:", ev)
     assert ev["type"] == "focus_lost", (ev, collector.summary())
     assert (ev["regime"], ev["basis"]) == ("ir", "sharpness_night"), ev

@@ -84,7 +84,7 @@ class CameraMonitor:
             restore_votes=camera.restore_votes,
             max_gap_s=camera.stream_timeout_s,
         )
-        # cnn (default) | dft | laplacian; reference frames are only learnt while focus is not lost
+        # combined (default) | cnn | dft | laplacian; references/baselines are only learnt while focus is not lost
         self.detector: Detector = (
             combined.for_camera(camera, classifier, state_dir, lambda: self.decider.focus != "lost", clock, wall_clock)
             if camera.detector == "combined"  # per-regime baseline in <state_dir>/baseline/ (combined.py)

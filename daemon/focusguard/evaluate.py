@@ -270,12 +270,13 @@ class Factory:
     def make(self, row_name: str, name: str, learning_allowed: Callable[[], bool] | None = None) -> Any:
         from focusguard.detectors import make_detector
 
-        if name == "combined":  # the daemon's default: the CNN + an in-memory sharpness baseline
-            from focusguard.baseline import BaselineStore
-            from focusguard.combined import CombinedDetector
+        if name == "combined":  # the daemon's default, built as for a camera; baseline in memory only
+            from types import SimpleNamespace
 
-            cnn = make_detector("cnn", self.classifier(), blurry_from=self.args.blurry_from)
-            return CombinedDetector(cnn, BaselineStore("eval", None), learning_allowed=learning_allowed)
+            from focusguard import combined
+
+            camera = SimpleNamespace(name="eval", blurry_from=self.args.blurry_from, preprocess="resize")
+            return combined.for_camera(camera, self.classifier(), None, learning_allowed)
 
         return make_detector(
             name,
@@ -491,13 +492,14 @@ def add_parser(commands: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from focusguard.cli import read_image
-    from focusguard.detectors import DETECTOR_NAMES, PREPROCESS_MODES
+    from focusguard.config import DETECTORS
+    from focusguard.detectors import PREPROCESS_MODES
     from focusguard.errors import ConfigError
 
     detectors = [d.strip() for d in args.detector.split(",") if d.strip()]
     modes = [m.strip() for m in args.preprocess.split(",") if m.strip()]
     for name in detectors:
-        if name not in (*DETECTOR_NAMES, "combined"):
+        if name not in DETECTORS:
             raise ConfigError("(command line)", "--detector", f"unknown detector {name!r}")
     for mode in modes:
         if mode not in PREPROCESS_MODES:

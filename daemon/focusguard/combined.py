@@ -77,6 +77,7 @@ NIGHT_REGIMES = ("low_light", "ir")  # the CNN is not trusted there: the sharpne
 # the noise floor caps the drop at ~0.69: just caught); sigma 2-3 at noise <= 4 too.
 # The daemon on the RTSP test clip (0.45/4, tests/integration/test_combined_night.py): in
 # focus 0.97-1.05, sigma 7 0.27.
+# Re-measure (fixture photo, no H.264 step): .venv/bin/python -m bench.night_ratios
 NIGHT_DROP = 0.7
 
 

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from focusguard import combined, quality
+from focusguard import combined, fusion, quality
+from focusguard.tamper import TamperReason, TamperWatch
 from focusguard.config import AppConfig, CameraConfig
 from focusguard.decide import Decision, FocusDecider
 from focusguard.detectors import Detector, detector_for_camera
@@ -84,12 +85,17 @@ class CameraMonitor:
             restore_votes=camera.restore_votes,
             max_gap_s=camera.stream_timeout_s,
         )
-        # combined (default) | cnn | dft | laplacian; references/baselines are only learnt while focus is not lost
-        self.detector: Detector = (
-            combined.for_camera(camera, classifier, state_dir, lambda: self.decider.focus != "lost", clock, wall_clock)
-            if camera.detector == "combined"  # per-regime baseline in <state_dir>/baseline/ (combined.py)
-            else detector_for_camera(camera, classifier, lambda: self.decider.focus != "lost")
-        )
+        # fusion (default) | combined | cnn | dft | laplacian; baselines are only learnt while focus is not lost
+        learning_allowed = lambda: self.decider.focus != "lost"  # noqa: E731
+        self.detector: Detector
+        if camera.detector == "fusion":  # per-regime evidence baseline in <state_dir>/baseline/ (fusion.py)
+            self.detector = fusion.for_camera(camera, classifier, state_dir, learning_allowed, clock)
+        elif camera.detector == "combined":  # per-regime sharpness baseline (combined.py)
+            self.detector = combined.for_camera(camera, classifier, state_dir, learning_allowed, clock, wall_clock)
+        else:
+            self.detector = detector_for_camera(camera, classifier, learning_allowed)
+        # A covered lens or a changed view is tampering, not focus loss (tamper.py)
+        self.tamper = TamperWatch(camera.window, camera.lost_votes, camera.restore_votes)
         self.stream = "offline"  # until the first frame
         self._lost_reported = False
         self._waiting_since = clock()
@@ -139,6 +145,7 @@ class CameraMonitor:
             self.analysis, self.analysis_reason, self._last_fingerprint = "unsuitable", reason, None
             self._last_cls, self._last_probs = None, {}
             self._unsuitable_run += 1
+            self._observe_tamper("covered" if self._has_history() else None, frame.wall)
             if self._unsuitable_run == self.camera.window and self.decider.focus == "ok":
                 # As long as a debounce window: not a passing shadow, the scene cannot be judged now.
                 log.warning("camera %s: focus unknown (%s for %d frames)", self.camera.name, reason,
@@ -168,6 +175,14 @@ class CameraMonitor:
         started = time.perf_counter()
         verdict = self.detector.verdict(frame.image_bgr)
         self.stats.record(time.perf_counter() - started)
+        figures = getattr(self.detector, "figures", None) or {}
+        scene_changed = bool(figures.get("scene_change"))
+        self._observe_tamper("scene_changed" if scene_changed else None, frame.wall)
+        if scene_changed or self.tamper.active:
+            # A changed or covered view says nothing about the lens: no vote either way.
+            self._last_cls, self._last_probs = verdict.cls, verdict.probabilities
+            self._publish_state(frame.wall)
+            return Decision(self.decider.focus, None, verdict.cls, bool(verdict.blurry))
         decision = self.decider.vote(verdict.blurry, now, verdict.cls)
         self._last_cls = verdict.cls
         self._last_probs = verdict.probabilities
@@ -180,6 +195,32 @@ class CameraMonitor:
                 self.relearn_baseline("focus_restored")
         return decision
 
+    def _has_history(self) -> bool:
+        """Whether the detector knows this camera's in-focus view (fusion: a learnt baseline)."""
+        has = getattr(self.detector, "has_history", None)
+        return bool(has()) if callable(has) else False
+
+    def _observe_tamper(self, evidence: TamperReason | None, wall: float) -> None:
+        event = self.tamper.observe(evidence)
+        if event == "tamper_detected":
+            reason = self.tamper.reason
+            if reason == "scene_changed" and self.camera.scene_change == "relearn":
+                # PTZ presets: a new view is the camera's new normal, learnt like at start-up.
+                self.tamper.reason = None
+                self.tamper.reset()
+                log.info("camera %s: the view changed: learning it (scene_change: relearn)", self.camera.name)
+                self.relearn_baseline("the view changed (scene_change: relearn)")
+                self.decider.forget()
+                return
+            log.warning("camera %s: tamper detected (%s): focus cannot be judged", self.camera.name, reason)
+            self.decider.forget()  # ok -> unknown, never a silent ok; an active focus_lost stays
+            self._event("tamper_detected", wall, with_class=False, extra={"reason": reason})
+            self._publish_state(wall)
+        elif event == "tamper_cleared":
+            log.info("camera %s: tamper cleared: the view is back", self.camera.name)
+            self._event("tamper_cleared", wall, with_class=False)
+            self._publish_state(wall)
+
     def relearn_baseline(self, why: str) -> None:
         """The combined detector learns this camera's baselines again (after focus_restored, refocus_done)."""
         request = getattr(self.detector, "request_reset", None)
@@ -190,6 +231,7 @@ class CameraMonitor:
         self._lost_reported = True
         self.stream = "offline"
         self.decider.reset()  # a dead stream must never count towards focus_lost
+        self.tamper.reset()
         self._last_fingerprint = None  # a new connection's first picture is new evidence
         self._waiting_since = self._clock()
         log.warning("camera %s: no frames for %.1f s: stream lost", self.camera.name, self.camera.stream_timeout_s)
@@ -204,9 +246,10 @@ class CameraMonitor:
             log.info("camera %s: frames again: stream restored", self.camera.name)
             self._event("stream_restored", self._wall_clock(), with_class=False)
 
-    def _event(self, kind: EventType, wall: float, with_class: bool) -> None:
+    def _event(self, kind: EventType, wall: float, with_class: bool, extra: dict[str, Any] | None = None) -> None:
         cls, probs = (self._last_cls, self._last_probs) if with_class else (None, None)
-        figures = getattr(self.detector, "figures", None) if with_class else None
+        figures = dict(getattr(self.detector, "figures", None) or {}) if with_class else {}
+        figures.update(extra or {})
         event = make_event(kind, self.camera.name, cls, probs, wall, extra=figures or None)
         self.publisher.publish_event(self.camera.name, event)
         for listener in self.event_listeners:
@@ -219,7 +262,8 @@ class CameraMonitor:
         state = make_state(
             self.decider.focus, self.stream, self._last_cls, self._last_probs, wall, analysis=self.analysis
         )
-        state.update(getattr(self.detector, "figures", None) or {})  # combined: sharpness, baseline, regime
+        state.update(getattr(self.detector, "figures", None) or {})  # fusion: p_defocus, regime, basis, ...
+        state["tamper"] = self.tamper.reason
         if self.analysis_reason is not None:
             state["analysis_reason"] = self.analysis_reason
         self.publisher.publish_state(self.camera.name, state)

@@ -225,6 +225,8 @@ def summary(config: AppConfig, model_line: str) -> list[str]:
         f"stream timeout {cam.stream_timeout_s:g} s, keyframes only {str(cam.keyframes_only).lower()}, "
         f"detector {cam.detector}" + (f" ({cam.preprocess})" if cam.detector == "cnn" else "")
         + (f" ({cam.preprocess}, drop {cam.combined_drop:g}, night {cam.night_drop:g})" if cam.detector == "combined" else "")
+        + (f" ({cam.preprocess}, threshold {'model' if cam.fusion_threshold is None else f'{cam.fusion_threshold:g}'}, "
+           f"scene change: {cam.scene_change})" if cam.detector == "fusion" else "")
         for cam in config.cameras
     )
     lines.extend(

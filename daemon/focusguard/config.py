@@ -37,7 +37,9 @@ URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 CAMERA_NAME = re.compile(r"[A-Za-z0-9_-]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVICES = ("auto", "cpu", "edgetpu")
-DETECTORS = ("cnn", "dft", "laplacian", "combined")  # focusguard.detectors; combined: focusguard.combined
+# focusguard.detectors; combined: focusguard.combined; fusion (default): focusguard.fusion
+SCENE_CHANGE_POLICIES = ("tamper", "relearn")  # fusion: what a lasting change of the view is (tamper.py)
+DETECTORS = ("fusion", "cnn", "dft", "laplacian", "combined")
 PREPROCESS_MODES = ("resize", "tiles")  # focusguard.preprocess: whole frame, or native-scale tiles
 _SECRET_KEYS = ("password", "password_env", "password_file")
 _FLOAT_RANGES = {"interval_s": (0.05, 3600.0), "stream_timeout_s": (0.1, 86_400.0)}
@@ -84,11 +86,13 @@ class CameraSettings:
     restore_votes: int = 6
     stream_timeout_s: float = 10.0
     keyframes_only: KeyframesOnly = "auto"
-    detector: str = "combined"  # combined (default: measured best, models/MODEL_CARD.md) | cnn | dft | laplacian
+    detector: str = "fusion"  # fusion (default: measured best, models/MODEL_CARD.md) | cnn | dft | laplacian | combined
     preprocess: str = "resize"  # cnn only: resize (thesis) | tiles (native-scale tiles, 4K cameras)
     laplacian_threshold: float | None = None  # laplacian: absolute variance threshold; None: relative
     combined_drop: float = 0.6  # combined, day: blurry needs the CNN AND sharpness < combined_drop x baseline
     night_drop: float = 0.7  # combined, low_light/ir: blurry when sharpness < night_drop x that regime's baseline
+    fusion_threshold: float | None = None  # fusion: vote blurry at P(defocus) >= this; None: the model's own
+    scene_change: str = "tamper"  # fusion: a lasting change of the view is reported (tamper) | relearnt (relearn: PTZ)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,7 +304,7 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
         elif key == "blurry_from":
             values[key] = sec.str_(key, "")
         elif key == "detector":
-            values[key] = sec.choice(key, DETECTORS, "combined", lower=True)
+            values[key] = sec.choice(key, DETECTORS, "fusion", lower=True)
         elif key == "preprocess":
             values[key] = sec.choice(key, PREPROCESS_MODES, "resize", lower=True)
         elif key == "laplacian_threshold":
@@ -309,6 +313,10 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
             values[key] = sec.float_(key, 0.6, 0.05, 0.95)
         elif key == "night_drop":
             values[key] = sec.float_(key, 0.7, 0.05, 0.95)
+        elif key == "fusion_threshold":
+            values[key] = sec.float_(key, 0.5, 0.01, 0.99)
+        elif key == "scene_change":
+            values[key] = sec.choice(key, SCENE_CHANGE_POLICIES, "tamper", lower=True)
         elif isinstance(raw, bool) or raw == "auto":  # keyframes_only
             values[key] = raw
         else:
@@ -343,6 +351,14 @@ def _check_camera(merged: dict[str, Any], labels: tuple[str, ...], owner: Callab
         raise owner("blurry_from").error("blurry_from", f"unknown class {blurry_from!r} (classes: {', '.join(labels)})")
     if blurry_from == labels[0]:
         raise owner("blurry_from").error("blurry_from", f"{blurry_from!r} would count every frame as blurry")
+    if merged["detector"] == "fusion":
+        from focusguard.fusion_model import supported_classes
+
+        supported = supported_classes(labels)
+        if blurry_from not in supported:
+            raise owner("blurry_from").error(
+                "blurry_from", f"detector fusion has no model for {blurry_from!r} (has: {', '.join(supported)})"
+            )
     window = merged["window"]
     for key in ("lost_votes", "restore_votes"):
         if merged[key] > window:

@@ -246,11 +246,18 @@ def threshold_of(detector: Any) -> float | None:
     if isinstance(detector, DftDetector) and detector.reference is not None:
         return dft_threshold(detector.reference, detector.max_hf) * detector.reference
     figures = getattr(detector, "figures", None)
+    if figures and figures.get("basis") == "fusion":  # fusion: its score is P(defocus)
+        return _fusion_threshold(detector, figures)
     if figures and figures.get("baseline"):  # combined: its score is sharpness / baseline
         from focusguard.combined import NIGHT_REGIMES
 
         return float(detector.night_drop if figures.get("regime") in NIGHT_REGIMES else detector.drop)
     return None
+
+
+def _fusion_threshold(detector: Any, figures: dict[str, Any]) -> float:
+    boundary = detector.model.boundary(figures["regime"], detector.blurry_from)
+    return float(boundary.threshold if detector.threshold is None else detector.threshold)
 
 
 class Factory:
@@ -270,12 +277,14 @@ class Factory:
     def make(self, row_name: str, name: str, learning_allowed: Callable[[], bool] | None = None) -> Any:
         from focusguard.detectors import make_detector
 
-        if name == "combined":  # the daemon's default, built as for a camera; baseline in memory only
+        if name in ("fusion", "combined"):  # built as for a camera; baseline in memory only
             from types import SimpleNamespace
 
-            from focusguard import combined
+            from focusguard import combined, fusion
 
             camera = SimpleNamespace(name="eval", blurry_from=self.args.blurry_from, preprocess="resize")
+            if name == "fusion":  # the daemon's default
+                return fusion.for_camera(camera, self.classifier(), None, learning_allowed)
             return combined.for_camera(camera, self.classifier(), None, learning_allowed)
 
         return make_detector(
@@ -302,7 +311,7 @@ def evaluate_images(
     """Run every detector on every non-reference image; returns rows and notes."""
     from focusguard.baseline import LEARN_FRAMES
     needs_reference = any(
-        name in ("dft", "combined") or (name == "laplacian" and factory.args.laplacian_threshold is None)
+        name in ("dft", "combined", "fusion") or (name == "laplacian" and factory.args.laplacian_threshold is None)
         for _, name in specs
     )
     scenes: dict[str, list[Sample]] = {}
@@ -323,8 +332,8 @@ def evaluate_images(
             for detector in detectors.values():
                 if hasattr(detector, "set_reference") and detector.needs_reference():
                     detector.set_reference(detector.measure(image))
-                elif hasattr(detector, "store"):  # combined: the reference as its learning frames
-                    for _ in range(LEARN_FRAMES):
+                elif hasattr(detector, "store") or hasattr(detector, "baselines"):  # combined, fusion: the
+                    for _ in range(LEARN_FRAMES):  # reference as its learning frames
                         detector.verdict(image)
         learning[0] = False
         for sample in members:
@@ -476,8 +485,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--labels", type=Path, help="clip labels: lines start,end,sharp|blurry (seconds)")
     p.add_argument("--under", help="manifest: only files below this relative prefix (e.g. real_defocus/)")
     p.add_argument("--scene", help="regex over the relative path; group 1 names the scene (reference grouping)")
-    p.add_argument("--detector", default="cnn,dft,laplacian,combined",
-                   help="comma list of cnn, dft, laplacian, combined")
+    p.add_argument("--detector", default="fusion,cnn,dft,laplacian,combined",
+                   help="comma list of fusion, cnn, dft, laplacian, combined")
     p.add_argument("--preprocess", default="resize", help="cnn: comma list of resize, tiles")
     p.add_argument("--tile", type=_tile, default=TILE_NATIVE, help="tiles: native window WxH (default %(default)s)")
     p.add_argument("--model", type=Path, help="TFLite model (default: the shipped one)")

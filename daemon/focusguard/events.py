@@ -17,15 +17,17 @@ import numpy.typing as npt
 
 EventType = Literal[
     "focus_lost", "focus_restored", "stream_lost", "stream_restored",
-    "refocus_requested", "refocus_done", "refocus_failed",
+    "refocus_requested", "refocus_done", "refocus_failed", "tamper_detected", "tamper_cleared",
 ]  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = (
     "focus_lost", "focus_restored", "stream_lost", "stream_restored",
-    "refocus_requested", "refocus_done", "refocus_failed",
+    "refocus_requested", "refocus_done", "refocus_failed", "tamper_detected", "tamper_cleared",
 )  # fmt: skip
 # The ONVIF (Profile T) tampering topic a VMS maps each event to; None: no ONVIF counterpart.
 ONVIF_BLURRY = "tns1:VideoSource/ImageTooBlurry/AnalyticsService"
-ONVIF_TOPICS: dict[str, str | None] = {"focus_lost": ONVIF_BLURRY, "focus_restored": ONVIF_BLURRY}
+ONVIF_SCENE_CHANGE = "tns1:VideoSource/GlobalSceneChange/AnalyticsService"  # tamper_detected: State true
+ONVIF_TOPICS: dict[str, str | None] = {"focus_lost": ONVIF_BLURRY, "focus_restored": ONVIF_BLURRY,
+                                       "tamper_detected": ONVIF_SCENE_CHANGE, "tamper_cleared": ONVIF_SCENE_CHANGE}
 ANALYSIS_STATES: tuple[str | None, ...] = (None, "ok", "unsuitable", "frozen")
 
 Probabilities = Mapping[str, float]

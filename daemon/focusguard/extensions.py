@@ -36,7 +36,7 @@ def build_extensions(app: Any) -> list[Any]:
     refocus.attach(app.monitors)
     refocus.done_listeners.append(lambda camera: _relearn(app, camera))  # the lens moved: new baseline
     extensions.append(refocus)
-    if any(c.detector == "combined" for c in config.cameras) and _has(publisher, "subscribe"):
+    if any(c.detector in ("combined", "fusion") for c in config.cameras) and _has(publisher, "subscribe"):
         extensions.append(BaselineCommands(app.monitors, publisher, prefix))  # <p>/<cam>/baseline/reset
     if config.homeassistant.discovery and _has(publisher, "publish_retained", "republish_retained", "subscribe"):
         ha = config.homeassistant

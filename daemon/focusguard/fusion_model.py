@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from focusguard.errors import ModelError
 from focusguard.evidence import FEATURES
 
 MODEL_FILE = "fusion_model.json"
@@ -107,11 +108,16 @@ class FusionModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> FusionModel:
-        """The given file, else the one shipped in the package."""
-        if path is None:
-            text = resources.files("focusguard").joinpath(MODEL_FILE).read_text(encoding="utf-8")
-            return cls(json.loads(text), MODEL_FILE)
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        """The given file, else the one shipped in the package; `ModelError` when unusable."""
+        source = str(path) if path is not None else f"focusguard/{MODEL_FILE}"
+        try:
+            if path is None:
+                text = resources.files("focusguard").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+            else:
+                text = Path(path).read_text(encoding="utf-8")
+            return cls(json.loads(text), source)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ModelError(source, f"unusable fusion model: {err}") from err
 
     def classes(self, group: str = "day") -> list[str]:
         return [b for g, b in self.boundaries if g == group]

@@ -94,8 +94,9 @@ class CameraMonitor:
             self.detector = combined.for_camera(camera, classifier, state_dir, learning_allowed, clock, wall_clock)
         else:
             self.detector = detector_for_camera(camera, classifier, learning_allowed)
-        # A covered lens or a changed view is tampering, not focus loss (tamper.py)
-        self.tamper = TamperWatch(camera.window, camera.lost_votes, camera.restore_votes)
+        # A covered lens or a changed view is tampering, not focus loss (tamper.py). Validated over twice
+        # the focus window: passing glare or a parked truck must not read as a camera turned away.
+        self.tamper = TamperWatch(2 * camera.window, 2 * camera.lost_votes, 2 * camera.restore_votes)
         self.stream = "offline"  # until the first frame
         self._lost_reported = False
         self._waiting_since = clock()
@@ -262,7 +263,8 @@ class CameraMonitor:
         state = make_state(
             self.decider.focus, self.stream, self._last_cls, self._last_probs, wall, analysis=self.analysis
         )
-        state.update(getattr(self.detector, "figures", None) or {})  # fusion: p_defocus, regime, basis, ...
+        if self.analysis == "ok":  # the figures describe the last judged frame: not an unsuitable one
+            state.update(getattr(self.detector, "figures", None) or {})  # fusion: p_defocus, regime, basis, ...
         state["tamper"] = self.tamper.reason
         if self.analysis_reason is not None:
             state["analysis_reason"] = self.analysis_reason

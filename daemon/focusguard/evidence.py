@@ -50,13 +50,16 @@ LOST_RATIO = 0.6  # a tile "lost detail" below this share of its in-focus sharpn
 CHANGED_NCC = 0.5  # a tile's content "changed" below this structure correlation
 MOVED_MEAN = 0.5  # a tile's mean "moved" by more than this x the frame's coarse contrast
 THUMB_TEXTURE_STD = 2.0  # a thumbnail tile with less std has no structure to correlate
+ALIGN_SHIFT = 3  # thumbnail pixels (of 64): the structure is compared at the best shift within this
 BLURRY_FROM_CNN = 3  # index of b_0.75 in the 9 classes: the CNN witness' P(blurry)
 
 FEATURES = (
-    "lap0_median", "lap0_q25", "lap0_q75", "lap0_lost", "lap1_median", "lap2_median", "fine_coarse",
-    "highpass", "ncc_global", "ncc_median", "ncc_changed", "brightness", "contrast", "colour",
-    "moved_tiles", "textured_lost", "valid_tiles", "cnn_p", "cnn_p_usual", "cnn_shift",
+    "lap0_median", "lap0_q25", "lap0_q75", "lap0_lost", "lap1_median", "lap1_q25", "lap1_lost",
+    "lap2_median", "lap2_q25", "fine_coarse", "highpass", "noise", "ncc_global", "ncc_median", "ncc_changed",
+    "brightness", "contrast", "colour", "moved_tiles", "textured_lost", "valid_tiles", "cnn_p", "cnn_p_usual",
+    "cnn_shift",
 )  # fmt: skip
+NOISE_QUANTILE = 0.1  # the flattest tiles' Laplacian std: mostly sensor noise, not detail
 
 
 @dataclass
@@ -187,18 +190,26 @@ def _log_ratio(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.
     return np.log(np.maximum(np.asarray(a, np.float64), 1e-6) / np.maximum(np.asarray(b, np.float64), 1e-6))
 
 
-def _tile_ncc(now: npt.NDArray[np.float32], base: npt.NDArray[np.float32]) -> tuple[float, npt.NDArray[np.float64]]:
-    """(whole-thumbnail correlation, per-tile correlations; NaN where the baseline tile has no structure)."""
-    def ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
-        a0, b0 = a - a.mean(), b - b.mean()
-        den = math.sqrt(float((a0 * a0).sum()) * float((b0 * b0).sum()))
-        return float((a0 * b0).sum()) / den if den > 1e-6 else 0.0
+def _ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    a0, b0 = a - a.mean(), b - b.mean()
+    den = math.sqrt(float((a0 * a0).sum()) * float((b0 * b0).sum()))
+    return float((a0 * b0).sum()) / den if den > 1e-6 else 0.0
 
+
+def _tile_ncc(now: npt.NDArray[np.float32], base: npt.NDArray[np.float32]) -> tuple[float, npt.NDArray[np.float64]]:
+    """(whole-thumbnail correlation, per-tile correlations; NaN where the baseline tile has no structure),
+    at the best alignment within `ALIGN_SHIFT` thumbnail pixels (~5% of the frame): a mast that sways,
+    a re-seated housing or a lens' focus breathing is not a new view."""
+    s = ALIGN_SHIFT
+    template = np.ascontiguousarray(base[s:-s, s:-s])
+    scores = cv2.matchTemplate(np.ascontiguousarray(now), template, cv2.TM_CCOEFF_NORMED)
+    _lo, _best, _lo_at, (dx, dy) = cv2.minMaxLoc(scores)
+    aligned = now[dy : dy + template.shape[0], dx : dx + template.shape[1]]
     tiles = []
-    for y0, y1, x0, x1 in _grid(*base.shape):
-        b = base[y0:y1, x0:x1]
-        tiles.append(ncc(now[y0:y1, x0:x1], b) if float(b.std()) >= THUMB_TEXTURE_STD else np.nan)
-    return ncc(now, base), np.asarray(tiles, np.float64)
+    for y0, y1, x0, x1 in _grid(*template.shape):
+        b = template[y0:y1, x0:x1]
+        tiles.append(_ncc(aligned[y0:y1, x0:x1], b) if float(b.std()) >= THUMB_TEXTURE_STD else np.nan)
+    return _ncc(aligned, template), np.asarray(tiles, np.float64)
 
 
 def cnn_expected_index(probs: npt.NDArray[np.floating] | None) -> float:
@@ -220,6 +231,11 @@ def features(now: Profile, base: Profile) -> npt.NDArray[np.float64]:
         r = _log_ratio(norm_now, norm_base)
         ratios.append(np.where(ok, r, np.nan))
     r0 = ratios[0][np.isfinite(ratios[0])]
+    r1 = ratios[1][np.isfinite(ratios[1])]
+    # Sensor noise adds Laplacian energy at full resolution and hides defocus there (night, gain):
+    # its change tells the model how far to trust the fine scale.
+    noise_now = float(np.quantile(now.tile_lap[0][now.tile_std[0] > 0], NOISE_QUANTILE)) if (now.tile_std[0] > 0).any() else 0.0
+    noise_base = float(np.quantile(base.tile_lap[0][base.tile_std[0] > 0], NOISE_QUANTILE)) if (base.tile_std[0] > 0).any() else 0.0
 
     def stat(values: npt.NDArray[np.float64], q: float) -> float:
         v = values[np.isfinite(values)]
@@ -240,9 +256,12 @@ def features(now: Profile, base: Profile) -> npt.NDArray[np.float64]:
     values = {
         "lap0_median": stat(ratios[0], 0.5), "lap0_q25": stat(ratios[0], 0.25), "lap0_q75": stat(ratios[0], 0.75),
         "lap0_lost": float((r0 < math.log(LOST_RATIO)).sum()) / max(r0.size, 1),
-        "lap1_median": stat(ratios[1], 0.5), "lap2_median": stat(ratios[2], 0.5),
+        "lap1_median": stat(ratios[1], 0.5), "lap1_q25": stat(ratios[1], 0.25),
+        "lap1_lost": float((r1 < math.log(LOST_RATIO)).sum()) / max(r1.size, 1),
+        "lap2_median": stat(ratios[2], 0.5), "lap2_q25": stat(ratios[2], 0.25),
         "fine_coarse": stat(ratios[0] - ratios[1], 0.5),
         "highpass": float(_log_ratio(np.array(now.highpass), np.array(base.highpass))),
+        "noise": float(_log_ratio(np.array(noise_now + 0.5), np.array(noise_base + 0.5))),
         "ncc_global": ncc_global, "ncc_median": float(np.median(finite_ncc)) if finite_ncc.size else 0.0,
         "ncc_changed": float((finite_ncc < CHANGED_NCC).sum()) / max(finite_ncc.size, 1),
         "brightness": float(_log_ratio(np.array(now.brightness + 1), np.array(base.brightness + 1))),

@@ -23,8 +23,8 @@ seasons and the scene's furniture. Baselines are JSON in ``<state_dir>/baseline/
 baseline-reset``, after focus_restored / refocus_done).
 
 Scene evidence for tampering (tamper.py reads `figures`): ``scene_change`` = the thumbnail's
-structure correlation with the baseline below `SCENE_CHANGED_NCC` (turned away, a PTZ preset
-move, sprayed opaque) and ``changed_tiles``.
+structure correlation with the baseline below `SCENE_CHANGED_NCC` in most tiles
+(`SCENE_CHANGED_TILES`): turned away, a PTZ preset move, sprayed opaque; and ``changed_tiles``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ LEARN_FRAMES = 5  # first frames of a regime whose median profile is its baselin
 ALPHA = 0.02  # running mean once set
 LEARN_BELOW = 0.2  # only clearly in-focus frames move the baseline
 LEARN_MIN_NCC = 0.8  # ... and only when the scene's coarse structure is the baseline's
-SCENE_CHANGED_NCC = 0.5  # below: the view itself changed (tamper evidence, not defocus)
+# The view itself changed (tamper evidence, not defocus): the structure correlation below this AND
+# most tiles changed; glare of headlights or a truck changes a part of the view, not most of it.
+SCENE_CHANGED_NCC = 0.5
+SCENE_CHANGED_TILES = 0.6
 SAVE_INTERVAL_S = 60.0
 FEATURE_INDEX = {name: i for i, name in enumerate(evidence.FEATURES)}
 
@@ -201,7 +204,7 @@ class FusionDetector:
             figures.update({
                 "sharpness_ratio": round(float(np.exp(x[FEATURE_INDEX["lap0_median"]])), 3),
                 "structure": round(ncc, 3), "changed_tiles": round(float(x[FEATURE_INDEX["ncc_changed"]]), 3),
-                "scene_change": ncc < SCENE_CHANGED_NCC,
+                "scene_change": bool(ncc < SCENE_CHANGED_NCC and x[FEATURE_INDEX["ncc_changed"]] >= SCENE_CHANGED_TILES),
             })  # fmt: skip
             if learning and p < LEARN_BELOW and ncc >= LEARN_MIN_NCC:
                 self.baselines.learn(regime, now)

@@ -10,7 +10,7 @@ Owns the tamper state machine of one camera (pure: no clock, no MQTT). Evidence 
   blocked by something large for a long time.
 * None: a frame that matches the camera's view.
 
-Debounced like focus (`window`, `votes`, `clear_votes` of the camera's debounce): at least
+Debounced like focus, over twice the camera's debounce (app.py: `2 x window`, `2 x lost_votes`, `2 x restore_votes`: a validation period, as commercial tamper detectors have): at least
 `votes` tamper frames in the last `window` raise ``tamper_detected`` (with the `reason` most seen),
 at least `clear_votes` matching frames raise ``tamper_cleared``. The events carry the ONVIF topic
 ``tns1:VideoSource/GlobalSceneChange/AnalyticsService`` (events.py) and the camera's state has

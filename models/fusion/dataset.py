@@ -87,10 +87,32 @@ def monochrome(image: np.ndarray) -> np.ndarray:
 
 def isp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A mild camera pass on every frame (start-up and judged alike): sensor noise, JPEG."""
-    noisy = image.astype(np.float32) + rng.normal(0, rng.uniform(0.0, 1.5), image.shape[:2])[..., None]
+    # Real sensors are noisier than stock photographs shrunk to 1080p: up to sigma 3.5 by day.
+    noisy = image.astype(np.float32) + rng.normal(0, rng.uniform(0.0, 3.5), image.shape[:2])[..., None]
     out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 96))])
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out
+
+
+def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The judged view a little off the start-up's, as cameras are: half the samples shifted by up to
+    1.5% of the width (mast sway, a re-seated housing; integer pixels, no resampling), a quarter
+    magnified by 0.5-3% (focus breathing: a lens changes its field of view as its focus moves;
+    Lanczos, the least blurring resampling). Applied alike to sharp and defocused samples, so
+    neither the shift nor the resampling becomes a cue."""
+    h, w = image.shape[:2]
+    out = image
+    if rng.random() < 0.25:
+        scale = float(rng.uniform(1.005, 1.03))
+        big = cv2.resize(out, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LANCZOS4)
+        y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+        out = big[y0 : y0 + h, x0 : x0 + w]
+    if rng.random() < 0.5:
+        limit = max(1, int(0.015 * w))
+        dx, dy = int(rng.integers(-limit, limit + 1)), int(rng.integers(-limit // 2, limit // 2 + 1))
+        padded = cv2.copyMakeBorder(out, max(dy, 0), max(-dy, 0), max(dx, 0), max(-dx, 0), cv2.BORDER_REFLECT)
+        out = padded[max(-dy, 0) : max(-dy, 0) + h, max(-dx, 0) : max(-dx, 0) + w]
+    return np.ascontiguousarray(out)
 
 
 def load_frame(path: Path, photo: bool, rng: np.random.Generator) -> np.ndarray:
@@ -172,7 +194,7 @@ def judged_variants(frame: np.ndarray, group: str, base: Baselines,
         for partial in (False, True):
             kind = str(rng.choice(psf.KINDS))
             mask = psf.depth_mask(h, w, rng) if partial else None
-            image = psf.defocus(frame, kind, sigma, rng, mask)
+            image = psf.defocus(jitter(frame, rng), kind, sigma, rng, mask)
             if group == "night":
                 image = night(image)
             labels = {"cls": cls, "kind": kind, "partial": partial, "nuisance": ""}
@@ -233,8 +255,44 @@ def camera_rows(task: tuple[str, list[str], str, int]) -> list[dict[str, Any]]:
                     "camera": camera, "role": role, "frame": i, "group": group, "regime": m.regime,
                     "has_baseline": profile_base is not None, "features": feats, "probs": m.probs,
                     "width": image.shape[1], **labels, **other_verdicts(m, base),
+                    **profile_columns("now", m.profile), **profile_columns("base", profile_base or m.profile),
+                    "base_cnn": (profile_base.cnn if profile_base is not None and profile_base.cnn is not None
+                                 else np.zeros(len(m.probs), np.float32)),
                 })  # fmt: skip
     return rows
+
+
+def profile_columns(prefix: str, p: evidence.Profile) -> dict[str, np.ndarray]:
+    """A profile as table columns, so features can be recomputed without re-rendering (`featurize`)."""
+    return {f"{prefix}_tile_std": p.tile_std, f"{prefix}_tile_lap": p.tile_lap,
+            f"{prefix}_thumb": p.thumb.astype(np.float16),
+            f"{prefix}_scalars": np.array([p.highpass, p.brightness, p.contrast, p.colour], np.float32)}  # fmt: skip
+
+
+def stored_profile(table: dict[str, np.ndarray], prefix: str, i: int) -> evidence.Profile:
+    hp, brightness, contrast, colour = (float(v) for v in table[f"{prefix}_scalars"][i])
+    return evidence.Profile(
+        tile_std=table[f"{prefix}_tile_std"][i], tile_lap=table[f"{prefix}_tile_lap"][i], highpass=hp,
+        thumb=table[f"{prefix}_thumb"][i].astype(np.float32), brightness=brightness, contrast=contrast,
+        colour=colour, regime=str(table["regime"][i]), cnn=table["probs"][i] if prefix == "now" else None,
+    )  # fmt: skip
+
+
+def featurize(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The table with its features recomputed from the stored profiles by the current focusguard.evidence
+    (a feature change needs no new rendering). The base's CNN mean is the start-up's, as stored."""
+    out = dict(table)
+    base_cnn = table.get("base_cnn")
+    feats = []
+    for i in range(len(table["cls"])):
+        base = stored_profile(table, "base", i)
+        if base_cnn is not None:
+            base.cnn = base_cnn[i]
+        feats.append(evidence.features(stored_profile(table, "now", i), base) if table["has_baseline"][i]
+                     else np.zeros(len(evidence.FEATURES)))  # fmt: skip
+    out["features"] = np.stack(feats)
+    out["feature_names"] = np.asarray(evidence.FEATURES)
+    return out
 
 
 def save(rows: list[dict[str, Any]], out: Path) -> None:

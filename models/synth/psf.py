@@ -24,6 +24,7 @@ ISP effects (noise, compression) are applied after, by the caller.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -41,7 +42,7 @@ def sigma_pixels(sigma_1080p: float, width: int) -> float:
 
 def _soft_disc(radius_x: float, radius_y: float, angle: float = 0.0, inner: float = 0.0) -> npt.NDArray[np.float32]:
     """A normalised (elliptic) disc or annulus kernel with a ~1 px soft edge, supersampled 4x."""
-    extent = int(math.ceil(max(radius_x, radius_y) + 1.5))
+    extent = math.ceil(max(radius_x, radius_y) + 1.5)
     sub = 4
     coords = (np.arange(-extent * sub, (extent + 1) * sub) + 0.5) / sub - 0.5
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
@@ -62,24 +63,43 @@ def _soft_disc(radius_x: float, radius_y: float, angle: float = 0.0, inner: floa
 
 def kernel(kind: str, sigma: float, rng: np.random.Generator | None = None) -> npt.NDArray[np.float32] | None:
     """The PSF of `kind` with the second moment of a Gaussian of `sigma` pixels (None: Gaussian,
-    applied separably by `defocus`)."""
+    applied separably by `defocus`). The continuous radius rules above are corrected for the pixel
+    grid (the sampled, soft-edged kernel spreads a little more): the radius is rescaled until the
+    kernel's measured second moment is sigma^2 (within 0.5%)."""
     rng = rng or np.random.default_rng(0)
+    shape = _shape(kind, rng)
+    if shape is None or sigma < SUBPIXEL_SIGMA:
+        return None  # below ~a pixel the pixel grid hides the PSF's shape: all kinds are Gaussian there
+    lo, hi = 0.5, 1.5  # bisection on the radius scale: the spread grows with it (in small steps)
+    best, best_error = shape(sigma), math.inf
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        psf = shape(sigma * mid)
+        spread = math.sqrt(second_moment(psf)) / sigma
+        if abs(spread - 1.0) < best_error:
+            best, best_error = psf, abs(spread - 1.0)
+        if best_error < 0.005:
+            break
+        lo, hi = (mid, hi) if spread < 1.0 else (lo, mid)
+    return best
+
+
+def _shape(kind: str, rng: np.random.Generator) -> Callable[[float], npt.NDArray[np.float32]] | None:
+    """kind -> (sigma -> kernel by the continuous rule); its random parameters drawn once."""
     if kind not in KINDS:
         raise ValueError(f"unknown PSF kind {kind!r} (one of {', '.join(KINDS)})")
-    if kind == "gaussian" or sigma < SUBPIXEL_SIGMA:
-        return None  # below ~a pixel the pixel grid hides the PSF's shape: all kinds are Gaussian there
+    if kind == "gaussian":
+        return None
     if kind == "disc":
-        return _soft_disc(2 * sigma, 2 * sigma)
+        return lambda s: _soft_disc(2 * s, 2 * s)
     if kind == "ring":
         k = float(rng.uniform(0.4, 0.7))
-        outer = 2 * sigma / math.sqrt(1 + k * k)
-        return _soft_disc(outer, outer, inner=k)
-    if kind == "elliptic":
-        a = float(rng.uniform(1.15, 1.5))
-        # variances (a R)^2/4 and (R/a)^2/4 average to sigma^2
-        base = 2 * sigma * math.sqrt(2 / (a * a + 1 / (a * a)))
-        return _soft_disc(base * a, base / a, angle=float(rng.uniform(0, math.pi)))
-    raise AssertionError(kind)
+        return lambda s: _soft_disc(2 * s / math.sqrt(1 + k * k), 2 * s / math.sqrt(1 + k * k), inner=k)
+    a = float(rng.uniform(1.15, 1.5))
+    angle = float(rng.uniform(0, math.pi))
+    # variances (a R)^2/4 and (R/a)^2/4 average to sigma^2
+    return lambda s: _soft_disc(2 * s * math.sqrt(2 / (a * a + 1 / (a * a))) * a,
+                                2 * s * math.sqrt(2 / (a * a + 1 / (a * a))) / a, angle=angle)  # fmt: skip
 
 
 def second_moment(psf: npt.NDArray[np.floating]) -> float:
@@ -100,7 +120,7 @@ def blur(image: npt.NDArray[np.uint8], kind: str, sigma: float,
         return image.copy()
     psf = kernel(kind, sigma, rng)
     if psf is None:
-        radius = int(math.ceil(3 * sigma))
+        radius = math.ceil(3 * sigma)
         return cv2.GaussianBlur(image, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT)
     return cv2.filter2D(image, -1, psf, borderType=cv2.BORDER_REFLECT)
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -33,7 +34,7 @@ CAMERA = "demo_cam"
 class Printer:
     def __init__(self) -> None:
         self.t0 = time.monotonic()
-        self.last_state: tuple[str, str] | None = None
+        self.last_state: tuple[str, str, str | None] | None = None
 
     def say(self, who: str, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {who:<9} {text}", flush=True)
@@ -44,17 +45,35 @@ class Printer:
             e = m.json()
             top = max(e["probabilities"].items(), key=lambda kv: kv[1], default=("-", 0.0))
             extra = f"class={e['class']} p={top[1]:.2f}" if e["class"] else ""
-            if e.get("baseline"):  # detector combined (the default): the sharpness behind the verdict
-                extra += f" sharpness={e['sharpness']:.2f}/{e['baseline']:.2f} ({e['regime']}, {e['basis']})"
+            extra += _figures(e)
             self.say("EVENT", f"{e['type']:<16} camera={e['camera']} {extra} ({e['time']})")
         elif m.topic.endswith("/state"):
             s = m.json()
-            key = (s["focus"], s["stream"])
+            key = (s["focus"], s["stream"], s.get("tamper"))
             if key != self.last_state:  # print changes, not every analysis
                 self.last_state = key
-                self.say("state", f"{short}: focus={s['focus']} stream={s['stream']} class={s['class']} (retained)")
+                tamper = f" tamper={s['tamper']}" if s.get("tamper") else ""
+                self.say("state", f"{short}: focus={s['focus']} stream={s['stream']} class={s['class']}{tamper} (retained)")
         else:
             self.say("mqtt", f"{short} = {m.text}")
+
+
+def _figures(e: dict[str, Any]) -> str:
+    """The detector's figures behind an event, as text ("" when it has none)."""
+    text = ""
+    if e.get("p_defocus") is not None:  # detector fusion (the default): P(defocus) vs the camera's baseline
+        text += f" p_defocus={e['p_defocus']:.2f}"
+        if e.get("sharpness_ratio") is not None:
+            text += f" sharpness_ratio={e['sharpness_ratio']:.2f}"
+        if e.get("structure") is not None:
+            text += f" structure={e['structure']:.2f}"
+    elif e.get("baseline"):  # detector combined: the sharpness behind the verdict
+        text += f" sharpness={e['sharpness']:.2f}/{e['baseline']:.2f}"
+    if e.get("basis"):
+        text += f" ({e.get('regime')}, {e['basis']})"
+    if e.get("reason"):  # tamper_detected: covered | scene_changed
+        text += f" reason={e['reason']}"
+    return text
 
 
 def parse_args() -> argparse.Namespace:

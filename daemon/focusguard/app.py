@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from focusguard import combined, fusion, quality
-from focusguard.tamper import TamperReason, TamperWatch
 from focusguard.config import AppConfig, CameraConfig
 from focusguard.decide import Decision, FocusDecider
 from focusguard.detectors import Detector, detector_for_camera
@@ -31,6 +30,7 @@ from focusguard.extensions import build_extensions
 from focusguard.fair import FairClassifier
 from focusguard.grab import Frame, FrameSource
 from focusguard.metrics import CameraStats
+from focusguard.tamper import TamperReason, TamperWatch
 from focusguard.watchdog import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class CameraMonitor:
             max_gap_s=camera.stream_timeout_s,
         )
         # fusion (default) | combined | cnn | dft | laplacian; baselines are only learnt while focus is not lost
-        learning_allowed = lambda: self.decider.focus != "lost"  # noqa: E731
+        learning_allowed = lambda: self.decider.focus != "lost"
         self.detector: Detector
         if camera.detector == "fusion":  # per-regime evidence baseline in <state_dir>/baseline/ (fusion.py)
             self.detector = fusion.for_camera(camera, classifier, state_dir, learning_allowed, clock)
@@ -223,7 +223,7 @@ class CameraMonitor:
             self._publish_state(wall)
 
     def relearn_baseline(self, why: str) -> None:
-        """The combined detector learns this camera's baselines again (after focus_restored, refocus_done)."""
+        """The detector (fusion, combined) learns this camera's baselines again (after focus_restored, refocus_done)."""
         request = getattr(self.detector, "request_reset", None)
         if callable(request):
             request(why)

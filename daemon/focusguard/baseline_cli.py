@@ -47,7 +47,7 @@ def _cmd_baseline_reset(args: argparse.Namespace) -> int:
         if not written.is_file():
             raise ConfigError(config.source, "state_dir", f"cannot write {written}")
     print(
-        f"{args.camera}: baseline {'reset' if existed else 'was not learnt yet; reset'} ({path}); "
+        f"{args.camera}: baseline {'reset' if existed else 'was not learnt yet; reset'} ({fusion_path}, {path}); "
         f"a running daemon: send {config.mqtt.topic_prefix}/{args.camera}/baseline/reset instead"
     )
     return 0

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     service.register(commands)
 
-    from focusguard import baseline_cli  # baseline-reset: forget a camera's learnt baseline (combined)
+    from focusguard import baseline_cli  # baseline-reset: forget a camera's learnt baselines (fusion, combined)
 
     baseline_cli.register(commands)
 

@@ -1,4 +1,5 @@
-"""Home Assistant MQTT discovery: one `binary_sensor` (device class `problem`) per camera.
+"""Home Assistant MQTT discovery: per camera a focus `binary_sensor` (device class `problem`) and a
+tamper one (device class `tamper`).
 
 Owns the discovery payloads and `HomeAssistantDiscovery` (app extension): each config
 is published retained on `<ha>/binary_sensor/<node_id>/<camera>/config` (the
@@ -6,7 +7,8 @@ publisher re-sends it after every connect) and re-announced when Home Assistant'
 birth message (`<ha>/status` = `online`) arrives. The sensor is ON while the
 camera's retained state says `"focus": "lost"`, OFF for `ok` and unknown otherwise;
 its attributes are the state JSON; it is available while `<p>/available` is
-`online`. `node_id` is the topic prefix with characters outside `[a-zA-Z0-9_-]`
+`online`. The tamper sensor (`<camera>_tamper`, same device) is ON while the state's `tamper` is set
+(lens covered, view changed: tamper.py), OFF otherwise while the stream is online. `node_id` is the topic prefix with characters outside `[a-zA-Z0-9_-]`
 replaced by `_`, so two daemons with different prefixes never collide.
 """
 
@@ -23,6 +25,7 @@ from focusguard import __version__
 log = logging.getLogger(__name__)
 
 FOCUS_TEMPLATE = "{% if value_json.focus == 'lost' %}ON{% elif value_json.focus == 'ok' %}OFF{% else %}None{% endif %}"
+TAMPER_TEMPLATE = "{% if value_json.tamper %}ON{% elif value_json.stream == 'online' %}OFF{% else %}None{% endif %}"
 
 
 def node_id(topic_prefix: str) -> str:
@@ -31,6 +34,14 @@ def node_id(topic_prefix: str) -> str:
 
 def config_topic(discovery_prefix: str, topic_prefix: str, camera: str) -> str:
     return f"{discovery_prefix}/binary_sensor/{node_id(topic_prefix)}/{camera}/config"
+
+
+def tamper_sensor_config(topic_prefix: str, camera: str) -> dict[str, Any]:
+    """The discovery payload of one camera's tamper `binary_sensor` (same device as its focus sensor)."""
+    config = focus_sensor_config(topic_prefix, camera)
+    config.update({"name": "Tamper", "unique_id": f"{node_id(topic_prefix)}_{camera}_tamper",
+                   "device_class": "tamper", "value_template": TAMPER_TEMPLATE})  # fmt: skip
+    return config
 
 
 def focus_sensor_config(topic_prefix: str, camera: str) -> dict[str, Any]:
@@ -71,6 +82,12 @@ class HomeAssistantDiscovery:
             )
             for camera in cameras
         }
+        self.messages.update({
+            config_topic(discovery_prefix, topic_prefix, f"{camera}_tamper"): json.dumps(
+                tamper_sensor_config(topic_prefix, camera), separators=(",", ":")
+            )
+            for camera in cameras
+        })  # fmt: skip
 
     def start(self) -> None:
         for topic, payload in self.messages.items():

@@ -9,10 +9,11 @@ Inputs (positive = blurry, as in the thesis' section 2.7):
 * a video clip with `--labels FILE`: lines `start,end,label` (seconds, `sharp`/`blurry`;
   `#` comments); frames outside every range (blur ramps) are plotted but not scored.
 
-Detectors: `cnn` (with `--preprocess resize`, `tiles` or both), `dft`, `laplacian`
-(`focusguard.detectors`) and `combined` (the daemon's default, `focusguard.combined`: its
-baseline is learnt from the scene's reference image, taken as its learning frames, and not
-updated by the scored images). Reference-based detectors (dft, relative laplacian, combined) need a sharp
+Detectors: `fusion` (the daemon's default, `focusguard.fusion`), `cnn` (with `--preprocess resize`,
+`tiles` or both), `dft`, `laplacian` (`focusguard.detectors`) and `combined` (the former default,
+`focusguard.combined`); fusion's and combined's baselines are learnt from the scene's reference
+image, taken as their learning frames (clearly in-focus scored images may also move fusion's
+baseline, as in the daemon). Reference-based detectors (dft, relative laplacian, combined, fusion) need a sharp
 reference per scene, as a camera has: images are grouped into scenes (by default their
 folder, without a leading `sharp/`/`blurry/`; `--scene REGEX` takes the first group of a
 regex over the relative path instead) and the first sharp image of each scene (sorted by

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -136,17 +136,18 @@ def profile(
     """Measure one frame (BGR or gray uint8)."""
     gray = measure_gray(frame_bgr)
     stds, laps = np.zeros((LEVELS, GRID * GRID), np.float32), np.zeros((LEVELS, GRID * GRID), np.float32)
-    level = gray
+    level: npt.NDArray[np.uint8] = gray
     for lv in range(LEVELS):
         stds[lv], laps[lv] = _tile_stats(level)
         if lv + 1 < LEVELS:
-            level = cv2.pyrDown(level)
+            level = cast("npt.NDArray[np.uint8]", cv2.pyrDown(level))
     low = cv2.GaussianBlur(gray, (0, 0), HP_SIGMA)
     mean, std = cv2.meanStdDev(gray)
     high = cv2.subtract(gray, low, dtype=cv2.CV_16S)
     highpass = float(cv2.meanStdDev(high)[1][0][0]) / max(float(std[0][0]), 1.0)
-    thumb = cv2.resize(gray, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
-    thumb = cv2.GaussianBlur(thumb, (0, 0), 1.0)  # a few pixels of camera shake must not read as new content
+    small = cv2.resize(gray, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    # a few pixels of camera shake must not read as new content
+    thumb = cast("npt.NDArray[np.float32]", cv2.GaussianBlur(small, (0, 0), 1.0))
     if regime is None:
         regime = lighting_regime(frame_bgr) if frame_bgr.ndim == 3 else "ir"
     colour = colourfulness(np.ascontiguousarray(frame_bgr[::4, ::4])) if frame_bgr.ndim == 3 else 0.0

@@ -44,7 +44,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-
 from focusguard import evidence
 from focusguard.baseline import REGIME_LEVELS, lighting_regime, tile_sharpness
 from focusguard.combined import COMBINED_DROP, NIGHT_DROP, combined_verdict
@@ -56,6 +55,7 @@ from focusguard.detectors import (
 )
 from focusguard.infer import DEFAULT_LABELS, Classifier
 from focusguard.preprocess import to_model_rgb
+
 from models.synth import nuisances, psf
 
 REPO = Path(__file__).resolve().parents[2]

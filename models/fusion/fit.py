@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from focusguard.evidence import FEATURES
 from focusguard.infer import DEFAULT_LABELS
+
 from models.fusion.dataset import REPO, featurize, load
 
 HELD_OUT = "photo_life_by_Aitzol_Berasategi"  # tests/support/clips.py's source photo

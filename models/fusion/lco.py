@@ -21,16 +21,15 @@ import hashlib
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from focusguard.fusion_model import FusionModel
 from focusguard.infer import DEFAULT_LABELS
+
 from models.fusion.dataset import REPO, featurize, load
-from models.fusion.fit import HELD_OUT, fit_models, usable
+from models.fusion.fit import HELD_OUT, fit_models
 
 DETECTORS = ("cnn", "dft", "laplacian", "combined")
 FIRST_BLURRY = DEFAULT_LABELS.index("b_0.75")
@@ -109,10 +108,10 @@ def markdown(result: dict[str, Any]) -> str:
         return "–" if v is None else f"{100 * v:.1f}"
 
     lines = [
-        "Leave-cameras-out (3 folds of the 15 CCTV cameras, start-up frames 0-4, judged frames 5-9), one frame per "
+        ("Leave-cameras-out (3 folds of the 15 CCTV cameras, start-up frames 0-4, judged frames 5-9), one frame per "
         "verdict. Recall on whole-frame defocus; partial = behind a depth-like mask. FAR sharp = sharp + b_0.5 "
         "frames; FAR nuisances = the 14 nuisances on sharp frames. `@FAR` = recall (b_0.75+) of the detector's own "
-        "score thresholded to the fusion's FAR on all negatives.",
+        "score thresholded to the fusion's FAR on all negatives."),
         "",
         "| detector | group | recall b_0.75+ | recall b_2+ | partial b_0.75+ | FAR sharp | FAR nuisances | false alarms | recall @ fusion's FAR |",
         "|---|---|---|---|---|---|---|---|---|",

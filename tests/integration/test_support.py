@@ -38,6 +38,22 @@ def test_demo_clip_is_within_budget(demo_clip):
     assert info["bytes"] <= 3 * 1024 * 1024
 
 
+def test_clips_are_a_fixed_camera_that_drifts_a_few_pixels(demo_clip):
+    """The default drift stays well inside the fusion's shift tolerance (~5 % of the width): a
+    fixed camera, not a pan (which the fusion rightly reads as a scene change)."""
+    import inspect
+
+    import cv2
+    import numpy as np
+
+    assert inspect.signature(clips.make_clip).parameters["pan_px"].default == (32, 8)
+    with av.open(str(demo_clip)) as c:
+        frames = [f.to_ndarray(format="gray") for _, f in zip(range(251), c.decode(video=0), strict=False)]
+    first, later = (np.float32(frames[i]) for i in (0, 250))  # 0 s and 10 s: both in focus
+    (dx, dy), _ = cv2.phaseCorrelate(first, later)
+    assert 1 <= abs(dx) + abs(dy) and abs(dx) <= 0.05 * first.shape[1] and abs(dy) <= 0.05 * first.shape[0], (dx, dy)
+
+
 def test_transient_clip_has_fixed_gop(transient_clips):
     info = clips.probe(transient_clips["ir"])
     assert info["frames"] == 16 * 25

@@ -1,8 +1,9 @@
 """A camera pointed at a plain wall (contrast, but no detail) with the real daemon, RTSP
 server and mosquitto: no verdict at all -- focus stays "unknown" (never "lost"), the
 retained state says analysis "unsuitable" / "too little detail", no focus_lost -- with the
-default detector and with ``detector: combined``.  When the clip cuts to a textured
-scene the same cameras are judged again."""
+default detector (fusion) and with ``detector: combined``.  When the clip cuts to a textured
+scene the same cameras are judged again: learning their in-focus baseline first (``basis``
+"learning").  A wall seen before any view was learnt is not tampering (no ``tamper``)."""
 
 from __future__ import annotations
 
@@ -35,14 +36,14 @@ def test_plain_wall_is_unsuitable_not_lost(
     broker, collector, prefix, daemon_factory, rtsp_factory, wall_clip
 ):
     # Two cameras in one daemon, each on its own path (each RTSP client starts at frame 0).
-    srv = rtsp_factory({"/wall_cnn": wall_clip, "/wall_combined": wall_clip})
+    srv = rtsp_factory({"/wall_fusion": wall_clip, "/wall_combined": wall_clip})
     d = daemon_factory(
         {
-            "wall_cnn": {"url": srv.url("/wall_cnn")},  # the default detector
+            "wall_fusion": {"url": srv.url("/wall_fusion")},  # no detector key: the default, fusion
             "wall_combined": {"url": srv.url("/wall_combined"), "detector": "combined"},
         }
     )
-    topics = {cam: f"{prefix}/{cam}/state" for cam in ("wall_cnn", "wall_combined")}
+    topics = {cam: f"{prefix}/{cam}/state" for cam in ("wall_fusion", "wall_combined")}
     for topic in topics.values():
         collector.wait_topic(topic, lambda m: m.json()["stream"] == "online", 30.0)
 
@@ -77,11 +78,17 @@ def test_plain_wall_is_unsuitable_not_lost(
             [(s["focus"], s["analysis"], s.get("analysis_reason")) for s in bad[:3]],
         )
         assert all(s["class"] is None for s in wall), cam
+        # Nothing learnt yet: a featureless picture is not a covered lens (tamper needs a known view).
+        assert all(s.get("tamper") is None for s in states), (cam, [s.get("tamper") for s in states])
+        # No figures describe an unsuitable frame (they would be stale).
+        assert all("basis" not in s for s in wall), (cam, wall[:1])
         # The textured scene gets verdicts again: a class, no reason.
         assert (
             textured[0]["class"] is not None and "analysis_reason" not in textured[0]
         ), (cam, textured[0])
+        # The first judged frames of the textured view are learning frames (both detectors).
+        assert textured[0]["basis"] == "learning", (cam, textured[0])
         assert all(s["focus"] != "lost" for s in states), cam
 
     events = [m.json() for m in collector.messages() if m.topic.endswith("/events")]
-    assert not [e for e in events if e["type"] == "focus_lost"], events
+    assert not [e for e in events if e["type"] in ("focus_lost", "tamper_detected")], events

@@ -1,6 +1,7 @@
 """Test and demo clips: H.264 mp4 files made from one sharp photograph.
 
-A clip is a slow pan across a sharp, detailed photo, cut into segments:
+A clip is a crop of a sharp, detailed photo as a fixed camera sees it (a slow drift of a few
+pixels, so consecutive frames are never identical), cut into segments:
 
 * ``sharp``     -- the photo as is (pixel-exact crops, so every frame is in focus);
 * ``blur``      -- defocus: a full Gaussian (radius ``ceil(3 sigma)``, OpenCV's rule),
@@ -13,11 +14,24 @@ A clip is a slow pan across a sharp, detailed photo, cut into segments:
                    (sigma at 1080p scale) defocuses it as well (no ramp);
 * ``wall``      -- no photo: a plain painted wall (:func:`plain_wall`: a gentle light
                    gradient, vignetting, a faint blotch; contrast but no detail) with
-                   Gaussian sensor noise (``noise``, new every frame).
+                   Gaussian sensor noise (``noise``, new every frame);
+* ``nuisance``  -- a picture change that is NOT focus loss: ``models.synth.nuisances.apply``
+                   of ``nuisance`` (a name, or a tuple of names applied in order) on the
+                   look of kind ``over`` (default ``sharp``; ``night``, ``ir``, ``dark``,
+                   ``blur`` take their usual fields), at ``strength`` (None: drawn per
+                   frame; a tuple: one per name), ramped linearly to ``strength_to`` over
+                   the segment when given.
+                   Each frame gets a fresh generator ``default_rng((seed, frame index))``
+                   (deterministic); ``hold=True`` reuses the segment's first draw for every
+                   frame (one truck, one PTZ preset held, rather than a new one per frame);
+* ``covered``   -- a lens cap / a hand over the lens: a nearly uniform dark frame (mean luma
+                   ``cover_luma``, a faint vignette) with Gaussian sensor noise
+                   (``cover_noise``, new every frame); luma std ~2.5, under
+                   quality.MIN_CONTRAST, also after H.264.
 
 Encoding: PyAV's bundled libx264, yuv420p, no B-frames, fixed GOP (every
 ``gop`` frames an IDR, no scene-cut keyframes), so ``keyframes_only`` works and the
-RTSP test server can stream the file without re-encoding.  The pan goes there and
+RTSP test server can stream the file without re-encoding.  The drift goes there and
 back, so a looping clip has no jump at the seam.
 
 Source photo: ``life_by_Aitzol_Berasategi.jpg`` (CC-BY-4.0, Debian package
@@ -155,9 +169,13 @@ def load_image(path: Path | str) -> np.ndarray:
 # --------------------------------------------------------------------------- clips
 
 
+KINDS = ("sharp", "blur", "ir", "dark", "night", "wall", "nuisance", "covered")
+NUISANCE_OVER = ("sharp", "blur", "ir", "dark", "night")  # looks a nuisance can be applied on
+
+
 @dataclass(frozen=True)
 class Segment:
-    """One stretch of a clip. ``kind``: sharp | blur | ir | dark | night | wall."""
+    """One stretch of a clip. ``kind``: sharp | blur | ir | dark | night | wall | nuisance | covered."""
 
     kind: str
     seconds: float
@@ -166,6 +184,29 @@ class Segment:
     level: float = 0.35  # dark, night: brightness factor; ir: unused
     noise: float = 4.0  # night, wall: sensor noise sigma (0-255 scale)
     defocus: float = 0.0  # night: Gaussian sigma at 1920 px wide scale (0: in focus)
+    nuisance: str | tuple[str, ...] = ""  # nuisance: models.synth.nuisances name(s), applied in order
+    # nuisance: severity in [0, 1] (None: drawn from the frame's rng), or one per name in `nuisance`
+    strength: float | None | tuple[float | None, ...] = 0.5
+    strength_to: float | tuple[float, ...] | None = None  # nuisance: ramp linearly to this over the segment
+    over: str = "sharp"  # nuisance: the look it is applied on (one of NUISANCE_OVER)
+    hold: bool = False  # nuisance: the same draw for every frame of the segment
+    seed: int = 0  # nuisance: seeds default_rng((seed, frame index))
+    cover_luma: float = 14.0  # covered: mean luma (0-255)
+    cover_noise: float = 2.0  # covered: sensor noise sigma (0-255 scale)
+
+    @property
+    def nuisances(self) -> tuple[str, ...]:
+        return (self.nuisance,) if isinstance(self.nuisance, str) else tuple(self.nuisance)
+
+    def strengths(self, j: int, n: int) -> tuple[float | None, ...]:
+        """Each nuisance's strength at frame j of n (a linear ramp to `strength_to` when given)."""
+        k = len(self.nuisances)
+        start = self.strength if isinstance(self.strength, tuple) else (self.strength,) * k
+        end = self.strength_to if isinstance(self.strength_to, tuple) else (self.strength_to,) * k
+        if len(start) != k or len(end) != k:
+            raise ValueError(f"segment {self.nuisance!r}: want one strength (and strength_to) per nuisance")
+        u = j / (n - 1) if n > 1 else 1.0
+        return tuple(a if a is None or b is None else a + (b - a) * u for a, b in zip(start, end, strict=True))
 
 
 def _sigma_at(seg: Segment, t: float) -> float:
@@ -213,6 +254,83 @@ def _wall(base: np.ndarray, seg: Segment, index: int) -> np.ndarray:
     return np.clip(base + noise + 0.5, 0, 255).astype(np.uint8)
 
 
+def _covered(size: tuple[int, int], seg: Segment, index: int) -> np.ndarray:
+    """A lens cap or a hand: nearly uniform dark, a faint vignette (the little light that
+    leaks in at the rim), sensor noise new every frame; gray (B = G = R)."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = x / w - 0.5, y / h - 0.5
+    g = seg.cover_luma + 3.0 * (u * u + v * v)  # +-1.5 levels: well under MIN_CONTRAST
+    g += np.random.default_rng(index).normal(0.0, seg.cover_noise, g.shape).astype(np.float32)
+    g8 = np.clip(g + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(g8[..., None], 3, axis=2)
+
+
+def _nuisance(frame: np.ndarray, seg: Segment, index: int, j: int, n: int, fps: int, width: int) -> np.ndarray:
+    """Segment kind ``nuisance``: the ``over`` look, then each nuisance in turn."""
+    from models.synth import nuisances
+
+    base = Segment(seg.over, seg.seconds, sigma_1080=seg.sigma_1080, ramp_s=seg.ramp_s, level=seg.level,
+                   noise=seg.noise, defocus=seg.defocus)  # fmt: skip
+    frame = _look(frame, base, index, j, fps, width, None, (0, 0))
+    # A fresh, deterministic draw per frame; hold: the segment's first frame's draw every time.
+    rng = np.random.default_rng((seg.seed, index - j if seg.hold else index))
+    for name, strength in zip(seg.nuisances, seg.strengths(j, n), strict=True):
+        frame = nuisances.apply(name, np.ascontiguousarray(frame), rng, strength)
+    return frame
+
+
+def _look(
+    frame: np.ndarray,
+    seg: Segment,
+    i: int,
+    j: int,
+    fps: int,
+    w: int,
+    wall: np.ndarray | None,
+    size: tuple[int, int],
+    n: int = 1,
+) -> np.ndarray:
+    """Frame ``j`` of segment ``seg`` (frame ``i`` of the clip) from the sharp crop ``frame``."""
+    import cv2
+
+    if seg.kind == "blur":
+        sigma = _sigma_at(seg, j / fps) * w / 1920.0
+        if sigma > 0.05:
+            frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    elif seg.kind == "ir":
+        frame = _ir_like(frame)
+    elif seg.kind == "dark":
+        frame = cv2.convertScaleAbs(frame, alpha=seg.level, beta=0)
+    elif seg.kind == "night":
+        frame = _night(frame, seg, i, w)
+    elif seg.kind == "wall" and wall is not None:
+        frame = _wall(wall, seg, i)
+    elif seg.kind == "nuisance":
+        frame = _nuisance(frame, seg, i, j, n, fps, w)
+    elif seg.kind == "covered":
+        frame = _covered(size, seg, i)
+    elif seg.kind != "sharp":
+        raise ValueError(f"unknown segment kind {seg.kind!r}")
+    return frame
+
+
+def _check_segment(seg: Segment) -> None:
+    if seg.kind not in KINDS:
+        raise ValueError(f"unknown segment kind {seg.kind!r}")
+    if seg.kind != "nuisance":
+        return
+    from models.synth import nuisances
+
+    if not seg.nuisances or any(name not in nuisances.NUISANCES for name in seg.nuisances):
+        raise ValueError(f"segment nuisance {seg.nuisance!r}: want names from {', '.join(nuisances.NUISANCES)}")
+    if seg.over not in NUISANCE_OVER:
+        raise ValueError(f"segment over={seg.over!r}: want one of {', '.join(NUISANCE_OVER)}")
+    for value in seg.strengths(0, 2) + seg.strengths(1, 2):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"nuisance strength must be in [0, 1], got {value!r}")
+
+
 def _crop_origin(i: int, n: int, max_x: int, max_y: int) -> tuple[int, int]:
     """Integer pan position for frame i of n: there and back (seamless loop)."""
     if n <= 1:
@@ -232,14 +350,18 @@ def make_clip(
     gop: int = 25,
     crf: int = 21,
     preset: str = "veryfast",
-    pan_px: tuple[int, int] = (240, 40),
+    pan_px: tuple[int, int] = (32, 8),
 ) -> Path:
-    """Encode ``segments`` of a panning crop of ``image`` to an H.264 mp4 at ``out``.
+    """Encode ``segments`` of a drifting crop of ``image`` to an H.264 mp4 at ``out``.
 
     The crop window keeps the photo's pixel scale when it fits (a 1280x720 window on a
     1920 px wide photo), else the photo is scaled down to cover ``size`` first.
     ``pan_px`` = (x, y) pixels travelled (there and back) over the whole clip, at most the
-    free margin; keep it slow: a static camera that barely moves compresses well.
+    free margin.  The default (32, 8) is a fixed camera: a slow drift of a few pixels, so
+    consecutive frames are never identical.  Keep it small: the fusion detector compares each
+    frame's coarse structure with its in-focus baseline (shift-tolerant within ~5 % of the
+    width), so a view that moves further (a 100+ px pan) reads as a scene change (no focus
+    vote, possibly tamper_detected); real fixed cameras do not pan.
     """
     import av
     import cv2
@@ -261,6 +383,8 @@ def make_clip(
     x0 = (iw - w - max_x) // 2
     y0 = (ih - h - max_y) // 2
 
+    for seg in segments:
+        _check_segment(seg)  # before the encoder starts: no half-written clip for a typo
     counts = [round(s.seconds * fps) for s in segments]
     n_total = sum(counts)
     tmp = out.with_name(out.name + ".part.mp4")
@@ -284,20 +408,7 @@ def make_clip(
             for j in range(n):
                 dx, dy = _crop_origin(i, n_total, max_x, max_y)
                 frame = image[y0 + dy : y0 + dy + h, x0 + dx : x0 + dx + w]
-                if seg.kind == "blur":
-                    sigma = _sigma_at(seg, j / fps) * w / 1920.0
-                    if sigma > 0.05:
-                        frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma, sigmaY=sigma)
-                elif seg.kind == "ir":
-                    frame = _ir_like(frame)
-                elif seg.kind == "dark":
-                    frame = cv2.convertScaleAbs(frame, alpha=seg.level, beta=0)
-                elif seg.kind == "night":
-                    frame = _night(frame, seg, i, w)
-                elif seg.kind == "wall" and wall is not None:
-                    frame = _wall(wall, seg, i)
-                elif seg.kind != "sharp":
-                    raise ValueError(f"unknown segment kind {seg.kind!r}")
+                frame = _look(frame, seg, i, j, fps, w, wall, size, n)
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
                 vf.pts = i
                 vf.time_base = Fraction(1, fps)
@@ -328,7 +439,8 @@ def transient_segments(before: float = 6, transient: float = 2, after: float = 8
 
 def make_demo_clip(out: Path | str = DEMO_CLIP, photo: Path | str | None = None) -> Path:
     """The committed demo clip: 1280x720, 25 fps, 12 s sharp, 14 s defocused (sigma 7 at
-    1080p scale), 14 s sharp; slow pan (240 px there and back).  Must stay <= 3 MB: this
+    1080p scale), 14 s sharp; a fixed camera: a slow drift of a few pixels (32 x 8 px there
+    and back), so consecutive frames are never identical.  Must stay <= 3 MB: this
     photo's keyframes cost ~270 KB each, so the GOP is 20 s (the daemon then decodes
     every frame: cheap at 720p); test clips use GOP 25 to exercise keyframes-only.
     Compression at this CRF leaves the 448x448 view's Laplacian energy within 1% of the
@@ -343,7 +455,7 @@ def make_demo_clip(out: Path | str = DEMO_CLIP, photo: Path | str | None = None)
         gop=500,
         crf=26,
         preset="slow",
-        pan_px=(240, 24),
+        pan_px=(32, 8),
     )
 
 

@@ -82,7 +82,10 @@ class FakePublisher:
 
 
 # The app's own logic (debounce, events, states) runs on the fake CNN: `detector: cnn`
-# (the default `combined` would also ask its sharpness baseline, tested in test_combined.py).
+# (the default `fusion` would also compare each frame with its learnt in-focus baseline and
+# check the view for tampering: tested below and in test_fusion_detector.py / test_false_alarms.py;
+# `combined` in test_combined.py).
+STATE_KEYS = {"focus", "stream", "class", "probabilities", "updated", "analysis", "tamper"}
 CNN_CONFIG: dict[str, Any] = {
     "defaults": {"detector": "cnn"},
     "cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "rtsp://h/b"}},
@@ -136,8 +139,8 @@ def test_focus_lost_then_restored(rig: Rig) -> None:
     assert (lost["camera"], lost["class"], lost["probabilities"]["b_3"]) == ("a", "b_3", pytest.approx(0.92, abs=0.01))
     state = rig.publisher.last_state("a")
     assert (state["focus"], state["stream"], state["class"]) == ("ok", "online", "sharp")
-    assert set(state) == {"focus", "stream", "class", "probabilities", "updated", "analysis"}
-    assert state["analysis"] == "ok"
+    assert set(state) == STATE_KEYS
+    assert state["analysis"] == "ok" and state["tamper"] is None
 
 
 def test_short_blur_never_alarms(rig: Rig) -> None:
@@ -241,3 +244,41 @@ def test_blurry_from_missing_from_model_labels_is_a_config_error() -> None:
         FocusGuard(
             config, classifier=FewLabels(), publisher=FakePublisher(), grabber_factory=lambda c: FakeSource(FakeClock())
         )
+
+
+def scene(rng: np.random.Generator) -> np.ndarray:
+    """A fixed, detailed 640x360 view (smooth random blobs at several scales), the class block at the top left."""
+    import cv2
+
+    image = np.zeros((360, 640, 3), np.float32)
+    for cells in (8, 40, 160):
+        small = rng.uniform(0, 255, (max(1, cells * 360 // 640), cells, 3)).astype(np.float32)
+        image += cv2.resize(small, (640, 360), interpolation=cv2.INTER_CUBIC) / 3
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_default_detector_is_fusion_with_its_figures_in_the_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No `detector:` key: fusion. Its first frames are learning, then it judges against the learnt
+    view; the state carries its figures (and `tamper`, null while the view is the camera's own)."""
+    rig = Rig(parse_config({"state_dir": str(tmp_path / "state"), "cameras": {"a": {"url": "rtsp://h/a"}}}))
+    monitor = rig.app.monitors["a"]
+    assert monitor.camera.detector == "fusion" and monitor.detector.name == "fusion"
+    view = scene(np.random.default_rng(3))
+    noise = np.random.default_rng(4)
+    bases = []
+    for _ in range(10):  # the same view, fresh sensor noise per frame (never a frozen picture)
+        image = np.clip(view + noise.normal(0, 1.0, view.shape), 0, 255).astype(np.uint8)
+        image[:8, :8] = SHARP
+        rig.clock.advance(1.0)
+        rig.sources["a"].show(image)
+        rig.app.tick_all()
+        bases.append(rig.publisher.last_state("a")["basis"])
+    assert bases[:5] == ["learning"] * 5 and set(bases[5:]) == {"fusion"}, bases
+    state = rig.publisher.last_state("a")
+    fusion_keys = {"p_defocus", "basis", "regime", "sharpness_ratio", "structure", "changed_tiles", "scene_change"}
+    assert set(state) == STATE_KEYS | fusion_keys, state
+    assert (state["focus"], state["regime"], state["tamper"], state["scene_change"]) == ("ok", "day", None, False)
+    threshold = monitor.detector.model.boundary("day", "b_0.75").threshold
+    assert state["structure"] > 0.9 and 0 <= state["p_defocus"] < threshold, state
+    assert rig.publisher.event_types("a") == []
+    assert (tmp_path / "state" / "baseline" / "a.fusion.json").is_file()

@@ -183,3 +183,34 @@ def test_cli_baseline_reset(
     assert BaselineStore("gate", baseline_path(state, "gate")).sharpness("day") is None
     assert main(["baseline-reset", "--config", str(config), "nope"]) == 2
     assert "cameras.nope: no such camera" in capsys.readouterr().err
+
+
+def test_cli_baseline_reset_forgets_the_default_fusion_baseline_too(
+    tmp_path: Path, write_config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default detector (fusion) keeps its baselines in <camera>.fusion.json: the CLI
+    empties that file as well as combined's <camera>.json."""
+    from focusguard import evidence
+    from focusguard.fusion import LEARN_FRAMES as FUSION_LEARN_FRAMES
+    from focusguard.fusion import FusionBaselines, fusion_baseline_path
+
+    state = tmp_path / "state"
+    config = write_config(f'state_dir: "{state}"\ncameras: {{gate: {{url: "rtsp://h/s"}}}}\n')
+    fusion_path = fusion_baseline_path(state, "gate")
+    assert fusion_path == state / "baseline" / "gate.fusion.json"
+    learnt = FusionBaselines("gate", fusion_path)
+    for i in range(FUSION_LEARN_FRAMES):
+        learnt.learn("day", evidence.profile(scene(seed=i), None, "day"))
+    assert FusionBaselines("gate", fusion_path).get("day") is not None  # saved when set
+    assert main(["baseline-reset", "--config", str(config), "gate"]) == 0
+    assert "gate: baseline reset" in capsys.readouterr().out
+    assert not FusionBaselines("gate", fusion_path).has_any()
+    assert json.loads(fusion_path.read_text())["regimes"] == {}
+    assert BaselineStore("gate", baseline_path(state, "gate")).sharpness("day") is None
+    assert baseline_path(state, "gate").is_file()
+    # Nothing learnt yet: both files are written all the same.
+    fresh = write_config(f'state_dir: "{tmp_path / "fresh"}"\ncameras: {{yard: {{url: "rtsp://h/y"}}}}\n')
+    assert main(["baseline-reset", "--config", str(fresh), "yard"]) == 0
+    assert "yard: baseline was not learnt yet; reset" in capsys.readouterr().out
+    assert fusion_baseline_path(tmp_path / "fresh", "yard").is_file()
+    assert baseline_path(tmp_path / "fresh", "yard").is_file()

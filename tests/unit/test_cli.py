@@ -129,6 +129,30 @@ def test_check_config_summary_redacts_secrets(
         assert secret not in out
 
 
+def test_check_config_summary_names_each_cameras_detector(
+    tiny_model: Path, write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No `detector:` key: fusion (the default), with its threshold and scene-change policy;
+    combined and cnn say theirs."""
+    config = write_config(
+        f"""
+        model: {{path: {tiny_model}}}
+        cameras:
+          gate: {{url: "rtsp://10.0.0.5/s"}}
+          ptz: {{url: "rtsp://10.0.0.6/s", fusion_threshold: 0.7, scene_change: relearn}}
+          old: {{url: "rtsp://10.0.0.7/s", detector: combined}}
+          bare: {{url: "rtsp://10.0.0.8/s", detector: cnn}}
+        """
+    )
+    code, out, err = run_cli(["check-config", str(config)], capsys)
+    assert (code, err) == (0, "")
+    lines = {line.split(":", 1)[0].strip(): line for line in out.splitlines() if line.startswith("  ")}
+    assert lines["gate"].endswith("detector fusion (resize, threshold model, scene change: tamper)"), lines["gate"]
+    assert lines["ptz"].endswith("detector fusion (resize, threshold 0.7, scene change: relearn)"), lines["ptz"]
+    assert lines["old"].endswith("detector combined (resize, drop 0.6, night 0.7)"), lines["old"]
+    assert lines["bare"].endswith("detector cnn (resize)"), lines["bare"]
+
+
 @pytest.mark.parametrize(
     ("make", "problem"),
     [

@@ -201,7 +201,7 @@ def test_config_detector_keys() -> None:
     assert (a.detector, a.preprocess, a.laplacian_threshold) == ("dft", "resize", None)
     assert (b.detector, b.preprocess) == ("cnn", "tiles")
     assert (c.detector, c.laplacian_threshold) == ("laplacian", 80.0)
-    with pytest.raises(ConfigError, match="cameras.x.detector: must be one of cnn, dft, laplacian"):
+    with pytest.raises(ConfigError, match="cameras.x.detector: must be one of fusion, cnn, dft, laplacian, combined"):
         parse_config({"cameras": {"x": {"url": "rtsp://h/x", "detector": "sobel"}}})
     with pytest.raises(ConfigError, match="defaults.preprocess"):
         parse_config({"defaults": {"preprocess": "crop"}, "cameras": {"x": {"url": "rtsp://h/x"}}})

@@ -67,7 +67,12 @@ def test_discovery_announces_and_reannounces_on_birth() -> None:
     assert [topic for topic, _ in publisher.retained] == [
         "homeassistant/binary_sensor/fg/gate/config",
         "homeassistant/binary_sensor/fg/yard/config",
+        "homeassistant/binary_sensor/fg/gate_tamper/config",
+        "homeassistant/binary_sensor/fg/yard_tamper/config",
     ]
+    tamper = json.loads(publisher.retained[2][1])
+    assert (tamper["device_class"], tamper["unique_id"]) == ("tamper", "fg_gate_tamper")
+    assert tamper["device"] == json.loads(publisher.retained[0][1])["device"]  # one device, two sensors
     on_status = publisher.subscriptions["homeassistant/status"]
     on_status("homeassistant/status", b"offline")
     assert publisher.republished == 0
@@ -201,3 +206,15 @@ def test_daemon_end_to_end_discovery_stats_and_refocus_command(
             proc.wait(30)
             log.close()
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("state", "rendered"),
+    [({"tamper": "covered", "stream": "online"}, "ON"), ({"tamper": "scene_changed", "stream": "offline"}, "ON"),
+     ({"tamper": None, "stream": "online"}, "OFF"), ({"stream": "online"}, "OFF"), ({"tamper": None, "stream": "offline"}, "None")],
+)  # fmt: skip
+def test_tamper_template_renders_like_home_assistant(state: dict[str, Any], rendered: str) -> None:
+    from focusguard.discovery import TAMPER_TEMPLATE
+
+    jinja2 = pytest.importorskip("jinja2")
+    assert jinja2.Template(TAMPER_TEMPLATE).render(value_json=state) == rendered

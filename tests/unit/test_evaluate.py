@@ -139,18 +139,52 @@ def test_eval_clip_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["eval", str(clip), "--detector", "dft"]) == 2  # a clip without --labels
 
 
+def write_reference_scene(root: Path) -> None:
+    """One scene `gate` from the sharp fixture photo: a reference view, the view shifted by
+    16 x 8 px (sharp), the view defocused (sigma 7 at the 1920 px scale)."""
+    photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"))
+    view = photo[:720, :1280]
+    (root / "sharp" / "gate").mkdir(parents=True)
+    (root / "blurry" / "gate").mkdir(parents=True)
+    cv2.imwrite(str(root / "sharp" / "gate" / "0_ref.png"), view)
+    cv2.imwrite(str(root / "sharp" / "gate" / "1.png"), photo[8:728, 16:1296])
+    cv2.imwrite(str(root / "blurry" / "gate" / "2.png"), cv2.GaussianBlur(view, (0, 0), 7.0 * 1280 / 1920))
+
+
+def test_eval_default_detectors_start_with_the_daemons_default() -> None:
+    """`--detector` defaults to every detector, the daemon's default (fusion) first."""
+    import argparse
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    ev.add_parser(commands)
+    args = commands.choices["eval"].parse_args(["data"])
+    assert args.detector == "fusion,cnn,dft,laplacian,combined"
+    assert ev.detector_specs(args.detector.split(","), ["resize"]) == [
+        ("fusion", "fusion"), ("cnn/resize", "cnn"), ("dft", "dft"), ("laplacian", "laplacian"), ("combined", "combined")
+    ]  # fmt: skip
+
+
+def test_eval_fusion_learns_from_the_reference_with_the_shipped_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fusion` (the daemon's default) in eval: its baseline from the scene's reference image,
+    the real int8 model and the shipped fusion model; a shifted sharp view passes, a defocused
+    one is caught."""
+    write_reference_scene(tmp_path)
+    out = tmp_path / "r.json"
+    assert main(["eval", str(tmp_path), "--detector", "fusion", "--json", str(out)]) == 0
+    assert "| fusion | 2 |" in capsys.readouterr().out
+    result = json.loads(out.read_text())["results"][0]
+    assert result["detector"] == "fusion"
+    assert (result["tp"], result["fp"], result["tn"], result["fn"]) == (1, 0, 1, 0), result
+
+
 def test_eval_combined_learns_from_the_reference_with_the_shipped_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`combined` (the daemon's default) in eval: baseline from the scene's reference image,
-    the real int8 model; a shifted sharp view passes, a defocused one is caught."""
-    photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"))
-    view = photo[:720, :1280]
-    (tmp_path / "sharp" / "gate").mkdir(parents=True)
-    (tmp_path / "blurry" / "gate").mkdir(parents=True)
-    cv2.imwrite(str(tmp_path / "sharp" / "gate" / "0_ref.png"), view)
-    cv2.imwrite(str(tmp_path / "sharp" / "gate" / "1.png"), photo[8:728, 16:1296])
-    cv2.imwrite(str(tmp_path / "blurry" / "gate" / "2.png"), cv2.GaussianBlur(view, (0, 0), 7.0 * 1280 / 1920))
+    """`combined` (the former default, still selectable) in eval: baseline from the scene's
+    reference image, the real int8 model; a shifted sharp view passes, a defocused one is caught."""
+    write_reference_scene(tmp_path)
     out = tmp_path / "r.json"
     assert main(["eval", str(tmp_path), "--detector", "combined", "--json", str(out)]) == 0
     assert "| combined | 2 |" in capsys.readouterr().out

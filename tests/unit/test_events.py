@@ -8,7 +8,13 @@ import uuid
 
 import numpy as np
 import pytest
-from focusguard.events import iso_utc, make_event, make_state, probabilities_dict
+from focusguard.events import (
+    EVENT_TYPES,
+    iso_utc,
+    make_event,
+    make_state,
+    probabilities_dict,
+)
 from focusguard.infer import DEFAULT_LABELS
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -36,17 +42,38 @@ def test_event_ids_are_unique() -> None:
     assert len(ids) == 100
 
 
-@pytest.mark.parametrize("kind", ["focus_lost", "focus_restored", "stream_lost", "stream_restored"])
+ALL_EVENT_TYPES = (
+    "focus_lost", "focus_restored", "stream_lost", "stream_restored",
+    "refocus_requested", "refocus_done", "refocus_failed", "tamper_detected", "tamper_cleared",
+)  # fmt: skip
+
+
+def test_event_types_are_the_contract() -> None:
+    assert EVENT_TYPES == ALL_EVENT_TYPES
+
+
+@pytest.mark.parametrize("kind", ALL_EVENT_TYPES)
 def test_all_event_types(kind: str) -> None:
     event = make_event(kind, "c", None, None, 0)  # type: ignore[arg-type]
     assert event["type"] == kind and event["class"] is None and event["probabilities"] == {}
+    assert set(event) == {"id", "type", "camera", "time", "class", "probabilities", "onvif_topic"}
 
 
 def test_onvif_topic_per_event_type() -> None:
     blurry = "tns1:VideoSource/ImageTooBlurry/AnalyticsService"
+    scene_change = "tns1:VideoSource/GlobalSceneChange/AnalyticsService"
     assert make_event("focus_restored", "c", "sharp", PROBS, 0)["onvif_topic"] == blurry
+    for kind in ("tamper_detected", "tamper_cleared"):
+        assert make_event(kind, "c", None, None, 0)["onvif_topic"] == scene_change  # type: ignore[arg-type]
     for kind in ("stream_lost", "stream_restored", "refocus_requested", "refocus_done", "refocus_failed"):
         assert make_event(kind, "c", None, None, 0)["onvif_topic"] is None  # type: ignore[arg-type]
+
+
+def test_tamper_detected_carries_its_reason() -> None:
+    for reason in ("covered", "scene_changed"):
+        event = make_event("tamper_detected", "gate", None, None, 0, extra={"reason": reason})
+        assert (event["type"], event["reason"], event["class"]) == ("tamper_detected", reason, None)
+        assert json.loads(json.dumps(event)) == event
 
 
 def test_extra_keys_are_added_but_never_replace() -> None:

@@ -50,7 +50,7 @@ def test_fusion_needs_a_model_for_blurry_from(write_config: WriteConfig, tmp_pat
     from tests.unit.tflite_builder import write_model
 
     model = write_model(tmp_path / "other.tflite")
-    (tmp_path / "other.labels.txt").write_text("\n".join(["ok", "soft", "a", "b", "c", "d", "e", "f", "g"]) + "\n")
+    (tmp_path / "other.labels.txt").write_text("ok\nsoft\na\nb\nc\nd\ne\nf\ng\n")
     path = write_config(f'model: {{path: "{model}"}}\ndefaults: {{blurry_from: soft}}\ncameras: {{a: {{url: "rtsp://h/a"}}}}')
     with pytest.raises(ConfigError) as err:
         load_config(path)

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from focusguard.config import MqttConfig
-from focusguard.discovery import FOCUS_TEMPLATE, HomeAssistantDiscovery, config_topic, focus_sensor_config, node_id
+from focusguard.discovery import (
+    FOCUS_TEMPLATE,
+    HomeAssistantDiscovery,
+    config_topic,
+    focus_sensor_config,
+    node_id,
+)
 from focusguard.outbox import Outbox
 from focusguard.publish import MqttPublisher
 

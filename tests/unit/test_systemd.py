@@ -125,9 +125,10 @@ def test_sample_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_site_example_config_validates_with_what_it_says() -> None:
     config = load_config(REPO / "config" / "site-example.yaml")
     cams = {c.name: c for c in config.cameras}
-    assert all(c.detector == "combined" for c in cams.values())
+    assert all(c.detector == "fusion" for c in cams.values())
     assert (cams["parking_4k"].preprocess, cams["parking_4k"].interval_s) == ("tiles", 5.0)
-    assert cams["yard"].night_drop == 0.6 and cams["street"].night_drop == 0.7
+    assert cams["yard"].fusion_threshold == 0.98 and cams["street"].fusion_threshold is None
+    assert cams["lobby_ptz"].scene_change == "relearn" and cams["street"].scene_change == "tamper"
     assert cams["lobby_ptz"].refocus.action == "ptz_autofocus"
 
 

@@ -152,7 +152,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
         for off, key, label in ((-0.3, "recall", "recall b_0.75+"), (-0.1, "recall_b2_up", "recall b_2+"),
                                 (0.1, "far_sharp", "FAR sharp"), (0.3, "far_nuisance", "FAR nuisances")):  # fmt: skip
             ax.bar(x + off, [100 * (cells[n][key] or 0) for n in names], 0.2, label=label)
-        ax.set_xticks(x, names)
+        ax.set_xticks(x, names, rotation=25, ha="right", fontsize=8)
         ax.set_title(f"leave-cameras-out, {group}")
         ax.set_ylabel("%")
         ax.axhline(1, color="k", lw=0.5, ls=":")

@@ -160,15 +160,20 @@ class CnnDetector:
 # --------------------------------------------------------------------------- reference-based measures
 
 
-def measure_view(frame_bgr: npt.NDArray[np.uint8], max_pixels: int = MEASURE_MAX_PIXELS) -> npt.NDArray[np.float32]:
-    """Grayscale float32 view of a BGR (or already gray) frame, reduced (INTER_AREA) above `max_pixels`."""
+def reduced_gray(frame_bgr: npt.NDArray[np.uint8], max_pixels: int) -> npt.NDArray[np.uint8]:
+    """The luma of a BGR (or already gray) frame, reduced (INTER_AREA: no aliasing) above `max_pixels`."""
     gray = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape[:2]
     if height * width > max_pixels:
         factor = (max_pixels / (height * width)) ** 0.5
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    return gray.astype(np.float32)
+    return cast("npt.NDArray[np.uint8]", gray)
+
+
+def measure_view(frame_bgr: npt.NDArray[np.uint8], max_pixels: int = MEASURE_MAX_PIXELS) -> npt.NDArray[np.float32]:
+    """Grayscale float32 view of a BGR (or already gray) frame, reduced (INTER_AREA) above `max_pixels`."""
+    return reduced_gray(frame_bgr, max_pixels).astype(np.float32)
 
 
 def high_frequency_energy(frame_bgr: npt.NDArray[np.uint8], max_pixels: int = MEASURE_MAX_PIXELS) -> float:

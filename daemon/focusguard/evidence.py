@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from focusguard.baseline import TEXTURE_STD, colourfulness, lighting_regime
+from focusguard.detectors import reduced_gray
 
 GRID = 6  # 6x6 tiles: partial defocus and a passing truck cover whole tiles
 LEVELS = 3  # full, 1/2, 1/4 resolution
@@ -102,13 +103,7 @@ class Profile:
 
 def measure_gray(frame_bgr: npt.NDArray[np.uint8], max_pixels: int = MEASURE_MAX_PIXELS) -> npt.NDArray[np.uint8]:
     """The luma at up to `max_pixels` (INTER_AREA above: no aliasing of the larger frame's detail)."""
-    gray = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-    height, width = gray.shape[:2]
-    if height * width > max_pixels:
-        factor = (max_pixels / (height * width)) ** 0.5
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(gray)
+    return np.ascontiguousarray(reduced_gray(frame_bgr, max_pixels))
 
 
 def _grid(height: int, width: int) -> list[tuple[int, int, int, int]]:

@@ -332,19 +332,25 @@ class BaselineStore:
         if self.path is None:
             self._dirty = False
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with tmp.open("w", encoding="utf-8") as f:
-                json.dump(self.to_json(), f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, self.to_json(), indent=1, sort_keys=True)
             self._dirty = False
         except OSError as err:
             log.warning(
                 "camera %s: cannot save baseline %s: %s", self.camera, self.path, err
             )
+
+
+def write_json_atomic(path: Path, payload: Any, **dump_options: Any) -> None:
+    """Write JSON so a crash leaves the old file or the new one, never half of one (temp file, fsync,
+    rename; the folder made private when missing). Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(payload, f, **dump_options)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def baseline_path(state_dir: Path, camera: str) -> Path:

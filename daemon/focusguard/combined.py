@@ -51,7 +51,7 @@ from focusguard.baseline import (
     lighting_regime,
     tile_sharpness,
 )
-from focusguard.detectors import ClassifierLike, Detector, Verdict, make_detector
+from focusguard.detectors import ClassifierLike, Detector, Verdict, cnn_for_camera
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +186,7 @@ def for_camera(
 ) -> CombinedDetector:
     """The combined detector of a camera config (`blurry_from`, `preprocess`, `combined_drop`,
     `night_drop`)."""
-    cnn = make_detector(
-        "cnn",
-        classifier,
-        blurry_from=getattr(camera, "blurry_from", "b_0.75"),
-        preprocess=getattr(camera, "preprocess", "resize"),
-    )
+    cnn = cnn_for_camera(camera, classifier)
     path = baseline_path(state_dir, camera.name) if state_dir is not None else None
     store = BaselineStore(camera.name, path, clock=clock, wall_clock=wall_clock)
     return CombinedDetector(

@@ -340,6 +340,12 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def cnn_for_camera(camera: object, classifier: ClassifierLike) -> Detector:
+    """The CNN witness of a camera's config (`blurry_from`, `preprocess`): what fusion and combined consult."""
+    return make_detector("cnn", classifier, blurry_from=getattr(camera, "blurry_from", "b_0.75"),
+                         preprocess=getattr(camera, "preprocess", "resize"))  # fmt: skip
+
+
 def detector_for_camera(
     camera: object, classifier: ClassifierLike | None, learning_allowed: Callable[[], bool] | None = None
 ) -> Detector:

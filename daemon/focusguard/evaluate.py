@@ -248,17 +248,12 @@ def threshold_of(detector: Any) -> float | None:
         return dft_threshold(detector.reference, detector.max_hf) * detector.reference
     figures = getattr(detector, "figures", None)
     if figures and figures.get("basis") == "fusion":  # fusion: its score is P(defocus)
-        return _fusion_threshold(detector, figures)
+        return float(detector.threshold_for(figures["regime"]))
     if figures and figures.get("baseline"):  # combined: its score is sharpness / baseline
         from focusguard.combined import NIGHT_REGIMES
 
         return float(detector.night_drop if figures.get("regime") in NIGHT_REGIMES else detector.drop)
     return None
-
-
-def _fusion_threshold(detector: Any, figures: dict[str, Any]) -> float:
-    boundary = detector.model.boundary(figures["regime"], detector.blurry_from)
-    return float(boundary.threshold if detector.threshold is None else detector.threshold)
 
 
 class Factory:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -42,13 +41,18 @@ import numpy as np
 import numpy.typing as npt
 
 from focusguard import evidence
-from focusguard.baseline import REGIMES, lighting_regime
-from focusguard.detectors import ClassifierLike, Detector, Verdict, make_detector
+from focusguard.baseline import (
+    LEARN_FRAMES,
+    REGIMES,
+    lighting_regime,
+    write_json_atomic,
+)
+from focusguard.detectors import ClassifierLike, Detector, Verdict, cnn_for_camera
 from focusguard.fusion_model import FusionModel, regime_group, shipped
 
 log = logging.getLogger(__name__)
 
-LEARN_FRAMES = 5  # first frames of a regime whose median profile is its baseline
+# LEARN_FRAMES (baseline.py, as combined's): first frames of a regime whose median profile is its baseline
 ALPHA = 0.02  # running mean once set
 LEARN_BELOW = 0.2  # only clearly in-focus frames move the baseline
 LEARN_MIN_NCC = 0.8  # ... and only when the scene's coarse structure is the baseline's
@@ -121,16 +125,9 @@ class FusionBaselines:
         self._saved_at, self._dirty = self._clock(), False
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        payload = {"version": 1, "camera": self.camera, "regimes": {r: p.to_json() for r, p in self.profiles.items()}}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            payload = {"version": 1, "camera": self.camera,
-                       "regimes": {r: p.to_json() for r, p in self.profiles.items()}}  # fmt: skip
-            with tmp.open("w", encoding="utf-8") as f:
-                json.dump(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, payload)
         except OSError as err:
             log.warning("camera %s: cannot save baseline %s: %s", self.camera, self.path, err)
 
@@ -173,10 +170,13 @@ class FusionDetector:
         """A learnt in-focus view (tamper evidence needs one: app.py)."""
         return self.baselines.has_any()
 
+    def threshold_for(self, regime: str) -> float:
+        """The P(defocus) at and above which a frame of this regime votes blurry."""
+        return self.model.boundary(regime, self.blurry_from).threshold if self.threshold is None else self.threshold
+
     def probability(self, regime: str, x: npt.NDArray[np.float64]) -> tuple[float, float]:
         """(P(defocus), the threshold it is compared with) for an evidence vector."""
-        boundary = self.model.boundary(regime, self.blurry_from)
-        return boundary.probability(x), boundary.threshold if self.threshold is None else self.threshold
+        return self.model.boundary(regime, self.blurry_from).probability(x), self.threshold_for(regime)
 
     def verdict(self, frame_bgr: npt.NDArray[np.uint8]) -> Verdict:
         if self._reset_requested.is_set():
@@ -225,7 +225,7 @@ def for_camera(
 ) -> FusionDetector:
     """The fusion detector of a camera config (`blurry_from`, `preprocess`, `fusion_threshold`)."""
     blurry_from = getattr(camera, "blurry_from", "b_0.75")
-    cnn = make_detector("cnn", classifier, blurry_from=blurry_from, preprocess=getattr(camera, "preprocess", "resize"))
+    cnn = cnn_for_camera(camera, classifier)
     path = fusion_baseline_path(state_dir, camera.name) if state_dir is not None else None
     return FusionDetector(cnn, FusionBaselines(camera.name, path, clock), blurry_from, model, learning_allowed,
                           getattr(camera, "fusion_threshold", None))  # fmt: skip

@@ -9,7 +9,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 3 breaks tfmot prunin
 import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from classes import INPUT_SIZE  # noqa: E402
+try:  # run as a package module (python -m models.training...) or as a script from its folder
+    from models.training.classes import INPUT_SIZE
+except ImportError:
+    from classes import INPUT_SIZE  # type: ignore[no-redef]  # noqa: E402
 
 FILTERS = (64, 128, 256, 512, 512, 512)
 EXPECTED_PARAMS = 12_760_393

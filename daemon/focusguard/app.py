@@ -29,7 +29,9 @@ from focusguard.events import EventType, make_event, make_state
 from focusguard.extensions import build_extensions
 from focusguard.fair import FairClassifier
 from focusguard.grab import Frame, FrameSource
+from focusguard.identity import camera_identity, delivery_identity
 from focusguard.metrics import CameraStats
+from focusguard.statelock import StateDirBusy, StateLock
 from focusguard.tamper import TamperReason, TamperWatch
 from focusguard.watchdog import Heartbeat
 
@@ -74,6 +76,7 @@ class CameraMonitor:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         state_dir: Path | None = None,
+        identity: str | None = None,  # binds the baselines to this camera (identity.py)
     ) -> None:
         self.camera, self.source, self.classifier, self.publisher = camera, source, classifier, publisher
         self._clock, self._wall_clock = clock, wall_clock
@@ -89,9 +92,11 @@ class CameraMonitor:
         learning_allowed = lambda: self.decider.focus != "lost"
         self.detector: Detector
         if camera.detector == "fusion":  # per-regime evidence baseline in <state_dir>/baseline/ (fusion.py)
-            self.detector = fusion.for_camera(camera, classifier, state_dir, learning_allowed, clock)
+            self.detector = fusion.for_camera(camera, classifier, state_dir, learning_allowed, clock,
+                                              identity=identity)
         elif camera.detector == "combined":  # per-regime sharpness baseline (combined.py)
-            self.detector = combined.for_camera(camera, classifier, state_dir, learning_allowed, clock, wall_clock)
+            self.detector = combined.for_camera(camera, classifier, state_dir, learning_allowed, clock, wall_clock,
+                                                identity=identity)
         else:
             self.detector = detector_for_camera(camera, classifier, learning_allowed)
         # A covered lens or a changed view is tampering, not focus loss (tamper.py). Validated over twice
@@ -284,6 +289,8 @@ class FocusGuard:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        mqtt = config.mqtt
+        self.delivery = delivery_identity(mqtt.host, mqtt.port, mqtt.topic_prefix)  # whose outbox rows are ours
         self.stop_event = threading.Event()
         self._clock = clock
         self._closers: list[Callable[[], None]] = []
@@ -296,7 +303,7 @@ class FocusGuard:
             try:
                 self.monitors[camera.name] = CameraMonitor(
                     camera, factory(camera), self.inference.for_camera(camera.name), self.publisher, clock, wall_clock,
-                    state_dir=config.state_dir,
+                    state_dir=config.state_dir, identity=camera_identity(self.delivery, camera.name, camera.url),
                 )
             except ValueError as err:  # blurry_from not among the model's own labels
                 raise ConfigError(config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
@@ -315,12 +322,20 @@ class FocusGuard:
         from focusguard.publish import MqttPublisher
 
         state_dir = self.config.state_dir
+        lock = StateLock(state_dir)  # one daemon per state directory (statelock.py)
         try:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            outbox = Outbox(state_dir / "outbox.sqlite3", limit=self.config.mqtt.outbox_limit)
+            lock.acquire()
+            outbox = Outbox(state_dir / "outbox.sqlite3", limit=self.config.mqtt.outbox_limit,
+                            identity=self.delivery)
+        except StateDirBusy as err:
+            raise ConfigError(self.config.source, "state_dir", str(err)) from None
         except Exception as err:  # OSError, sqlite3.Error: both mean "state_dir is unusable"
             raise ConfigError(self.config.source, "state_dir", f"cannot use {state_dir}: {err}") from err
-        self._closers.append(outbox.close)
+        self._closers += [outbox.close, lock.release]
+        for other, count in outbox.foreign.items():
+            log.warning("outbox: %d undelivered event(s) of %s (another config) kept in %s, not sent to %s",
+                        count, other, state_dir, self.delivery)
         if outbox.dropped:
             log.warning("outbox: %d undelivered event(s) were dropped so far (outbox full)", outbox.dropped)
         if len(outbox):

@@ -41,6 +41,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from focusguard.identity import baseline_is_ours, stamp
+
 log = logging.getLogger(__name__)
 
 REGIMES = ("day", "low_light", "ir")
@@ -215,8 +217,9 @@ class BaselineStore:
         path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        identity: str | None = None,
     ) -> None:
-        self.camera, self.path = camera, path
+        self.camera, self.path, self.identity = camera, path, identity
         self._clock, self._wall_clock = clock, wall_clock
         self.regimes: dict[str, RegimeBaseline] = {r: RegimeBaseline() for r in REGIMES}
         self._dirty = False
@@ -285,17 +288,19 @@ class BaselineStore:
     # ----------------------------------------------------------------- persistence
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return stamp({
             "version": 1,
             "camera": self.camera,
             "regimes": {k: v.to_json() for k, v in self.regimes.items()},
-        }
+        }, self.identity)
 
     def load(self) -> None:
         if self.path is None or not self.path.is_file():
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not baseline_is_ours(self.path, data, self.identity, self.camera):
+                return
             regimes = data["regimes"]
             for name in REGIMES:
                 if isinstance(regimes.get(name), dict):

@@ -183,12 +183,13 @@ def for_camera(
     learning_allowed: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    identity: str | None = None,
 ) -> CombinedDetector:
     """The combined detector of a camera config (`blurry_from`, `preprocess`, `combined_drop`,
     `night_drop`)."""
     cnn = cnn_for_camera(camera, classifier)
     path = baseline_path(state_dir, camera.name) if state_dir is not None else None
-    store = BaselineStore(camera.name, path, clock=clock, wall_clock=wall_clock)
+    store = BaselineStore(camera.name, path, clock=clock, wall_clock=wall_clock, identity=identity)
     return CombinedDetector(
         cnn,
         store,

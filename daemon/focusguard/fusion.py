@@ -49,6 +49,7 @@ from focusguard.baseline import (
 )
 from focusguard.detectors import ClassifierLike, Detector, Verdict, cnn_for_camera
 from focusguard.fusion_model import FusionModel, regime_group, shipped
+from focusguard.identity import baseline_is_ours, stamp
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ FEATURE_INDEX = {name: i for i, name in enumerate(evidence.FEATURES)}
 class FusionBaselines:
     """A camera's in-focus profile per lighting regime; `path` None keeps it in memory."""
 
-    def __init__(self, camera: str, path: Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.camera, self.path, self._clock = camera, path, clock
+    def __init__(self, camera: str, path: Path | None = None, clock: Callable[[], float] = time.monotonic,
+                 identity: str | None = None) -> None:
+        self.camera, self.path, self._clock, self.identity = camera, path, clock, identity
         self.profiles: dict[str, evidence.Profile] = {}
         self._pending: dict[str, list[evidence.Profile]] = {}
         self._saved_at: float | None = None
@@ -108,6 +110,8 @@ class FusionBaselines:
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not baseline_is_ours(self.path, data, self.identity, self.camera):
+                return
             self.profiles = {r: evidence.Profile.from_json(p) for r, p in data["regimes"].items() if r in REGIMES}
         except (OSError, ValueError, KeyError, TypeError) as err:
             log.warning("camera %s: ignoring unreadable baseline %s: %s", self.camera, self.path, err)
@@ -125,7 +129,8 @@ class FusionBaselines:
         self._saved_at, self._dirty = self._clock(), False
         if self.path is None:
             return
-        payload = {"version": 1, "camera": self.camera, "regimes": {r: p.to_json() for r, p in self.profiles.items()}}
+        payload = stamp({"version": 1, "camera": self.camera,
+                         "regimes": {r: p.to_json() for r, p in self.profiles.items()}}, self.identity)
         try:
             write_json_atomic(self.path, payload)
         except OSError as err:
@@ -222,10 +227,11 @@ def for_camera(
     learning_allowed: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     model: FusionModel | None = None,
+    identity: str | None = None,
 ) -> FusionDetector:
     """The fusion detector of a camera config (`blurry_from`, `preprocess`, `fusion_threshold`)."""
     blurry_from = getattr(camera, "blurry_from", "b_0.75")
     cnn = cnn_for_camera(camera, classifier)
     path = fusion_baseline_path(state_dir, camera.name) if state_dir is not None else None
-    return FusionDetector(cnn, FusionBaselines(camera.name, path, clock), blurry_from, model, learning_allowed,
+    return FusionDetector(cnn, FusionBaselines(camera.name, path, clock, identity), blurry_from, model, learning_allowed,
                           getattr(camera, "fusion_threshold", None))  # fmt: skip

@@ -86,6 +86,8 @@ class StatsCollector:
             "uptime_s": round(now - self._started, 1),
             "outbox_depth": len(outbox) if outbox is not None else None,
             "outbox_dropped": getattr(outbox, "dropped", None),
+            # undelivered events of another config in this state directory: kept, never sent here
+            "outbox_foreign": sum(getattr(outbox, "foreign", {}).values()) if outbox is not None else None,
             "cameras": cameras,
         }
 
@@ -185,7 +187,10 @@ class _Collector:
             depth.add_metric([], len(outbox))
             dropped = CounterMetricFamily("focusguard_outbox_dropped", "Events dropped because the outbox was full")
             dropped.add_metric([], getattr(outbox, "dropped", 0))
-            yield from (depth, dropped)
+            foreign = GaugeMetricFamily("focusguard_outbox_foreign",
+                                        "Undelivered events of another config kept in this state directory")
+            foreign.add_metric([], sum(getattr(outbox, "foreign", {}).values()))
+            yield from (depth, dropped, foreign)
         info = InfoMetricFamily("focusguard_build", "focusguard version")
         info.add_metric([], {"version": __version__})
         yield info

@@ -98,11 +98,11 @@ def start_daemon(daemons: list[Daemon], workdir: Path, *, port: int, prefix: str
                  cameras: Mapping[str, Mapping[str, Any]], state_dir: Path | None = None,
                  defaults: Mapping[str, Any] | None = None, mqtt_extra: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None, log_level: str = "debug",
-                 name: str = "focusguard") -> Daemon:
+                 name: str = "focusguard", extra: Mapping[str, Any] | None = None) -> Daemon:
     cfg = write_config(workdir / f"{name}.yaml", mqtt_port=port, prefix=prefix, cameras=cameras,
                        state_dir=state_dir or workdir / "state", defaults=defaults or FAST,
                        model={"path": str(oracle), "threads": 1}, log_level=log_level,
-                       mqtt_extra=mqtt_extra)
+                       mqtt_extra=mqtt_extra, extra=extra)
     d = Daemon(cfg, workdir, env=env).start()
     daemons.append(d)
     return d

@@ -36,6 +36,7 @@ def write_config(
     mqtt_host: str = "127.0.0.1",
     log_level: str = "info",
     mqtt_extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """A config as DESIGN.md describes it; only the keys given are written (the rest
     keep the daemon's defaults).  ``$FOCUSGUARD_TEST_MODEL`` overrides the model path."""
@@ -54,6 +55,7 @@ def write_config(
         cfg["state_dir"] = str(state_dir)
     if defaults:
         cfg["defaults"] = dict(defaults)
+    cfg.update(extra or {})  # further top-level sections (metrics, homeassistant, ...)
     cfg["cameras"] = {name: dict(c) for name, c in cameras.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

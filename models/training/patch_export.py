@@ -1,0 +1,52 @@
+"""Fold a trained patch model (GAP head) into the Table 3.8 448 network and export it int8.
+
+The representative set is real training samples of the lens cache. The folded float model is
+checked against the GAP model on a few validation frames before export (same outputs).
+
+Usage: python -m models.training.patch_export --weights models/work/patchrun/best.weights.h5 \
+           --data models/work/lens --out models/work/patchrun/candidate_int8.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from models.training.export import to_int8_tflite
+from models.training.patch_net import build_patch_model, fold_into_classifier
+
+
+def export(weights: Path, data: Path, out: Path, samples: int = 200) -> None:
+    patch = build_patch_model()
+    patch.load_weights(str(weights))
+    folded = fold_into_classifier(patch, batch_size=1)
+    val = np.load(data / "val_x.npy", mmap_mode="r")
+    probe = np.asarray(val[:4]).astype(np.float32) / 255.0
+    gap = patch.predict(probe, verbose=0)
+    flat = np.concatenate([folded.predict(p[None], verbose=0) for p in probe])
+    drift = float(np.abs(gap - flat).max())
+    print(f"folded vs GAP max |dp| on 4 validation frames: {drift:.2e}", file=sys.stderr)
+    if drift > 1e-4:
+        raise SystemExit(f"fold mismatch {drift:.2e}: not exporting")
+    train = np.load(data / "train_x.npy", mmap_mode="r")
+    picks = np.random.default_rng(0).choice(len(train), size=min(samples, len(train)), replace=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(to_int8_tflite(folded, (train[i] for i in sorted(picks))))
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, required=True, help="patch model weights (.h5)")
+    parser.add_argument("--data", type=Path, default=Path("models/work/lens"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    export(args.weights, args.data, args.out, args.samples)
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,7 @@ class CameraSettings:
     combined_drop: float = 0.6  # combined, day: blurry needs the CNN AND sharpness < combined_drop x baseline
     night_drop: float = 0.7  # combined, low_light/ir: blurry when sharpness < night_drop x that regime's baseline
     fusion_threshold: float | None = None  # fusion: vote blurry at P(defocus) >= this; None: the model's own
+    cnn_refresh_s: float = 60.0  # fusion: the CNN runs at least this often (else only when it can change the verdict); 0 = every analysis
     scene_change: str = "tamper"  # fusion: a lasting change of the view is reported (tamper) | relearnt (relearn: PTZ)
 
 
@@ -315,6 +316,8 @@ def _camera_settings(sec: Section) -> dict[str, Any]:
             values[key] = sec.float_(key, 0.7, 0.05, 0.95)
         elif key == "fusion_threshold":
             values[key] = sec.float_(key, 0.5, 0.01, 0.99)
+        elif key == "cnn_refresh_s":
+            values[key] = sec.float_(key, 60.0, 0.0, 86_400.0)
         elif key == "scene_change":
             values[key] = sec.choice(key, SCENE_CHANGE_POLICIES, "tamper", lower=True)
         elif isinstance(raw, bool) or raw == "auto":  # keyframes_only

@@ -168,12 +168,14 @@ def median_profile(profiles: Sequence[Profile]) -> Profile:
     )  # fmt: skip
 
 
-def blend(base: Profile, new: Profile, alpha: float) -> Profile:
-    """A running mean step: base + alpha (new - base), element-wise (the baseline follows the scene slowly)."""
-    def mix(a: Any, b: Any) -> Any:
-        return (np.asarray(a, np.float32) + alpha * (np.asarray(b, np.float32) - np.asarray(a, np.float32)))
+def blend(base: Profile, new: Profile, alpha: float, cnn_alpha: float | None = None) -> Profile:
+    """A running mean step: base + alpha (new - base), element-wise (the baseline follows the scene slowly).
+    The CNN part moves by `cnn_alpha` (default `alpha`); a frame without a CNN result leaves it as is."""
+    def mix(a: Any, b: Any, weight: float = alpha) -> Any:
+        return (np.asarray(a, np.float32) + weight * (np.asarray(b, np.float32) - np.asarray(a, np.float32)))
 
-    cnn = base.cnn if new.cnn is None else (new.cnn if base.cnn is None else mix(base.cnn, new.cnn))
+    weight = alpha if cnn_alpha is None else cnn_alpha
+    cnn = base.cnn if new.cnn is None else (new.cnn if base.cnn is None else mix(base.cnn, new.cnn, weight))
     return Profile(
         tile_std=mix(base.tile_std, new.tile_std), tile_lap=mix(base.tile_lap, new.tile_lap),
         highpass=float(mix(base.highpass, new.highpass)), thumb=mix(base.thumb, new.thumb),
@@ -247,8 +249,6 @@ def features(now: Profile, base: Profile) -> npt.NDArray[np.float64]:
     moved = np.abs(tile_means_now - tile_means_base * scale) > MOVED_MEAN * coarse * max(scale, 0.3)
     textured_base = base.tile_std[0] >= TEXTURE_STD
     textured_lost = float((textured_base & (now.tile_std[0] < TEXTURE_STD)).sum()) / max(int(textured_base.sum()), 1)
-    cnn_now = 0.0 if now.cnn is None else float(np.sum(now.cnn[BLURRY_FROM_CNN:]))
-    cnn_usual = 0.0 if base.cnn is None else float(np.sum(base.cnn[BLURRY_FROM_CNN:]))
     values = {
         "lap0_median": stat(ratios[0], 0.5), "lap0_q25": stat(ratios[0], 0.25), "lap0_q75": stat(ratios[0], 0.75),
         "lap0_lost": float((r0 < math.log(LOST_RATIO)).sum()) / max(r0.size, 1),
@@ -263,7 +263,37 @@ def features(now: Profile, base: Profile) -> npt.NDArray[np.float64]:
         "brightness": float(_log_ratio(np.array(now.brightness + 1), np.array(base.brightness + 1))),
         "contrast": float(_log_ratio(np.array(now.contrast + 1), np.array(base.contrast + 1))),
         "colour": now.colour - base.colour, "moved_tiles": float(moved.mean()), "textured_lost": textured_lost,
-        "valid_tiles": n_valid / (GRID * GRID), "cnn_p": cnn_now, "cnn_p_usual": cnn_usual,
-        "cnn_shift": cnn_expected_index(now.cnn) - cnn_expected_index(base.cnn),
+        "valid_tiles": n_valid / (GRID * GRID), **cnn_features(now.cnn, base.cnn),
     }  # fmt: skip
     return np.array([values[name] for name in FEATURES], np.float64)
+
+
+CNN_FEATURES = ("cnn_p", "cnn_p_usual", "cnn_shift")
+
+
+def cnn_features(now_cnn: npt.NDArray[np.floating] | None, base_cnn: npt.NDArray[np.floating] | None) -> dict[str, float]:
+    """The CNN witness' features: its P(blurry) now, as usual for the camera, and the shift of its
+    expected class (a frame without a CNN result reads as P 0, class 0, as at fitting time)."""
+    return {
+        "cnn_p": 0.0 if now_cnn is None else float(np.sum(now_cnn[BLURRY_FROM_CNN:])),
+        "cnn_p_usual": 0.0 if base_cnn is None else float(np.sum(base_cnn[BLURRY_FROM_CNN:])),
+        "cnn_shift": cnn_expected_index(now_cnn) - cnn_expected_index(base_cnn),
+    }
+
+
+def with_cnn(x: npt.NDArray[np.float64], now_cnn: npt.NDArray[np.floating] | None,
+             base_cnn: npt.NDArray[np.floating] | None) -> npt.NDArray[np.float64]:
+    """`x` (from `features`) with the CNN witness' features replaced by those of `now_cnn`."""
+    out = x.copy()
+    for name, value in cnn_features(now_cnn, base_cnn).items():
+        out[FEATURES.index(name)] = value
+    return out
+
+
+def cnn_unknown_ranges(base_cnn: npt.NDArray[np.floating] | None, classes: int = 9) -> dict[int, tuple[float, float]]:
+    """Every value the frame-dependent CNN features can take, whatever the CNN says of this frame:
+    P(blurry) in [0, 1], the expected-class shift in [-usual, classes - 1 - usual]. (The usual P is
+    the baseline's: known without running the CNN.)"""
+    usual = cnn_expected_index(base_cnn)
+    return {FEATURES.index("cnn_p"): (0.0, 1.0),
+            FEATURES.index("cnn_shift"): (-usual, classes - 1 - usual)}  # fmt: skip

@@ -22,6 +22,21 @@ seasons and the scene's furniture. Baselines are JSON in ``<state_dir>/baseline/
 (atomic writes), reset like combined's (MQTT ``<p>/<cam>/baseline/reset``, ``focusguard
 baseline-reset``, after focus_restored / refocus_done).
 
+The cascade (CPU): the CNN is the costly part of an analysis (~30-80 ms of a core on 2 threads;
+the evidence profile ~10 ms at 1080p), and with a baseline its answer only matters when it can
+change the verdict. So, with a baseline, the evidence vector is first built without it and the
+calibrated model is bounded over every value the CNN's features can take (`Boundary.
+probability_bounds`: exact extreme leaves per tree). When even the most alarming CNN answer keeps
+P(defocus) below the threshold, and the learning decision (`LEARN_BELOW`) is also settled, the
+CNN is skipped and its last result is reused (its age in the figures, `cnn_age_s`). The CNN runs
+on every frame of a regime without a baseline (learning, `cnn_only`), whenever the evidence could
+point to defocus, and at least every `cnn_refresh_s` (default 60 s) so the state's class stays
+honest; `cnn_refresh_s: 0` runs it on every analysis. The verdicts equal those of always running
+the CNN (tests/unit/test_cascade.py replays the evaluation sets through both), with one
+deliberate difference: a learnt frame that skipped the CNN moves the baseline's evidence but not
+its CNN part; the next learnt frame with a CNN result moves it by the weight of all the frames
+in between (1 - (1 - ALPHA)^k), so the usual P(blurry) follows as before, in fewer steps.
+
 Scene evidence for tampering (tamper.py reads `figures`): ``scene_change`` = the thumbnail's
 structure correlation with the baseline below `SCENE_CHANGED_NCC` in most tiles
 (`SCENE_CHANGED_TILES`): turned away, a PTZ preset move, sprayed opaque; and ``changed_tiles``.
@@ -48,7 +63,7 @@ from focusguard.baseline import (
     write_json_atomic,
 )
 from focusguard.detectors import ClassifierLike, Detector, Verdict, cnn_for_camera
-from focusguard.fusion_model import FusionModel, regime_group, shipped
+from focusguard.fusion_model import Boundary, FusionModel, regime_group, shipped
 from focusguard.identity import baseline_is_ours, stamp
 
 log = logging.getLogger(__name__)
@@ -62,6 +77,7 @@ LEARN_MIN_NCC = 0.8  # ... and only when the scene's coarse structure is the bas
 SCENE_CHANGED_NCC = 0.5
 SCENE_CHANGED_TILES = 0.6
 SAVE_INTERVAL_S = 60.0
+CNN_REFRESH_S = 60.0  # the CNN runs at least this often with a baseline (config: cnn_refresh_s)
 FEATURE_INDEX = {name: i for i, name in enumerate(evidence.FEATURES)}
 
 
@@ -83,10 +99,11 @@ class FusionBaselines:
     def has_any(self) -> bool:
         return bool(self.profiles)
 
-    def learn(self, regime: str, profile: evidence.Profile) -> bool:
-        """Take one in-focus frame; True when this set the regime's first baseline."""
+    def learn(self, regime: str, profile: evidence.Profile, cnn_alpha: float | None = None) -> bool:
+        """Take one in-focus frame; True when this set the regime's first baseline. `cnn_alpha`: the
+        weight of its CNN part (the cascade's catch-up for learnt frames that skipped the CNN)."""
         if regime in self.profiles:
-            self.profiles[regime] = evidence.blend(self.profiles[regime], profile, ALPHA)
+            self.profiles[regime] = evidence.blend(self.profiles[regime], profile, ALPHA, cnn_alpha)
             self._dirty = True
             self._maybe_save()
             return False
@@ -155,8 +172,16 @@ class FusionDetector:
         model: FusionModel | None = None,
         learning_allowed: Callable[[], bool] | None = None,
         threshold: float | None = None,
+        cnn_refresh_s: float = CNN_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cnn, self.baselines, self.blurry_from = cnn, baselines, blurry_from
+        self.cnn_refresh_s, self._clock = cnn_refresh_s, clock
+        self._last_cnn: Verdict | None = None
+        self._last_cnn_at = 0.0
+        self._learnt_without_cnn = 0  # learnt frames whose CNN part the baseline still owes
+        self.cnn_runs = 0
+        self.cnn_skips = 0
         self.model = model or shipped()
         for regime in ("day", "ir"):
             self.model.boundary(regime, blurry_from)  # KeyError now, not at the first frame
@@ -181,7 +206,28 @@ class FusionDetector:
 
     def probability(self, regime: str, x: npt.NDArray[np.float64]) -> tuple[float, float]:
         """(P(defocus), the threshold it is compared with) for an evidence vector."""
-        return self.model.boundary(regime, self.blurry_from).probability(x), self.threshold_for(regime)
+        return self.boundary_of(regime).probability(x), self.threshold_for(regime)
+
+    def _run_cnn(self, frame_bgr: npt.NDArray[np.uint8]) -> Verdict:
+        self._last_cnn, self._last_cnn_at = self.cnn.verdict(frame_bgr), self._clock()
+        self.cnn_runs += 1
+        return self._last_cnn
+
+    def _cnn_due(self) -> bool:
+        """The CNN runs anyway: cascade off, no result yet, or the last one is too old."""
+        return (self.cnn_refresh_s <= 0 or self._last_cnn is None
+                or self._clock() - self._last_cnn_at >= self.cnn_refresh_s)  # fmt: skip
+
+    def _settled_without_cnn(self, regime: str, x: npt.NDArray[np.float64], base: evidence.Profile,
+                             may_learn: bool) -> bool:
+        """Whether no CNN answer could make this frame vote blurry or change whether it is learnt."""
+        lowest, highest = self.boundary_of(regime).probability_bounds(x, evidence.cnn_unknown_ranges(base.cnn))
+        if highest >= self.threshold_for(regime):
+            return False  # the evidence may point to defocus: the CNN has its say (and the class is fresh)
+        return not may_learn or highest < LEARN_BELOW or lowest >= LEARN_BELOW
+
+    def boundary_of(self, regime: str) -> Boundary:
+        return self.model.boundary(regime, self.blurry_from)
 
     def verdict(self, frame_bgr: npt.NDArray[np.uint8]) -> Verdict:
         if self._reset_requested.is_set():
@@ -189,11 +235,12 @@ class FusionDetector:
             log.info("camera %s: baseline reset (%s): learning again", self.baselines.camera, self._reset_why)
             self.baselines.reset()
         regime = lighting_regime(frame_bgr)
-        cnn = self.cnn.verdict(frame_bgr)
-        probs = np.array(list(cnn.probabilities.values()), np.float32) if cnn.probabilities else None
-        now = evidence.profile(frame_bgr, probs, regime)
         base = self.baselines.get(regime)
         learning = self._learning_allowed()
+        ran = base is None or self._cnn_due()
+        cnn = self._run_cnn(frame_bgr) if ran else self._last_cnn
+        assert cnn is not None  # _cnn_due() runs it when there is no result yet
+        now = evidence.profile(frame_bgr, _probabilities(cnn) if ran else None, regime)
         figures: dict[str, Any] = {"regime": regime}
         if base is None:
             if learning and not (cnn.blurry and regime_group(regime) == "day"):
@@ -203,21 +250,44 @@ class FusionDetector:
                 blurry, basis, p = bool(cnn.blurry), "cnn_only", None
         else:
             x = evidence.features(now, base)
+            ncc = float(x[FEATURE_INDEX["ncc_global"]])
+            may_learn = learning and ncc >= LEARN_MIN_NCC
+            if not ran and not self._settled_without_cnn(regime, x, base, may_learn):
+                cnn, ran = self._run_cnn(frame_bgr), True
+                now.cnn = _probabilities(cnn)
+            # skipped: the last result stands in (the bound says any answer gives the same verdict)
+            x = evidence.with_cnn(x, _probabilities(cnn), base.cnn)
             p, threshold = self.probability(regime, x)
             blurry, basis = p >= threshold, "fusion"
-            ncc = float(x[FEATURE_INDEX["ncc_global"]])
             figures.update({
                 "sharpness_ratio": round(float(np.exp(x[FEATURE_INDEX["lap0_median"]])), 3),
                 "structure": round(ncc, 3), "changed_tiles": round(float(x[FEATURE_INDEX["ncc_changed"]]), 3),
                 "scene_change": bool(ncc < SCENE_CHANGED_NCC and x[FEATURE_INDEX["ncc_changed"]] >= SCENE_CHANGED_TILES),
             })  # fmt: skip
-            if learning and p < LEARN_BELOW and ncc >= LEARN_MIN_NCC:
-                self.baselines.learn(regime, now)
+            if may_learn and p < LEARN_BELOW:
+                self._learn_with_catch_up(regime, now)
+        if not ran:
+            self.cnn_skips += 1
         figures["p_defocus"] = None if p is None else round(p, 4)
         figures["basis"] = basis
+        figures["cnn_age_s"] = round(self._clock() - self._last_cnn_at, 1)
         self.figures = figures
         score = p if p is not None else cnn.score
         return Verdict(bool(blurry), cnn.cls, cnn.probabilities, float(score))
+
+    def _learn_with_catch_up(self, regime: str, now: evidence.Profile) -> None:
+        """Learn `now`; its CNN part, when it has one, also carries the learnt frames that had none."""
+        if now.cnn is None:
+            self._learnt_without_cnn += 1
+            self.baselines.learn(regime, now)
+            return
+        steps = self._learnt_without_cnn + 1
+        self._learnt_without_cnn = 0
+        self.baselines.learn(regime, now, cnn_alpha=1.0 - (1.0 - ALPHA) ** steps)
+
+
+def _probabilities(cnn: Verdict) -> npt.NDArray[np.float32] | None:
+    return np.array(list(cnn.probabilities.values()), np.float32) if cnn.probabilities else None
 
 
 def for_camera(
@@ -234,4 +304,5 @@ def for_camera(
     cnn = cnn_for_camera(camera, classifier)
     path = fusion_baseline_path(state_dir, camera.name) if state_dir is not None else None
     return FusionDetector(cnn, FusionBaselines(camera.name, path, clock, identity), blurry_from, model, learning_allowed,
-                          getattr(camera, "fusion_threshold", None))  # fmt: skip
+                          getattr(camera, "fusion_threshold", None), getattr(camera, "cnn_refresh_s", CNN_REFRESH_S),
+                          clock)  # fmt: skip

@@ -48,6 +48,16 @@ class Logistic:
     def log_odds(self, x: npt.NDArray[np.float64]) -> float:
         return float(((x - self.mean) / self.scale) @ self.coef + self.intercept)
 
+    def log_odds_bounds(self, x: npt.NDArray[np.float64], free: Mapping[int, tuple[float, float]]) -> tuple[float, float]:
+        """The least and greatest log-odds while each feature in `free` ranges over its (lo, hi)."""
+        z = self.log_odds(x)
+        lo = hi = z
+        for i, (a, b) in free.items():
+            w = self.coef[i] / self.scale[i]
+            span = (w * (a - x[i]), w * (b - x[i]))
+            lo, hi = lo + min(span), hi + max(span)
+        return lo, hi
+
 
 @dataclass(frozen=True)
 class Trees:
@@ -65,6 +75,29 @@ class Trees:
             total += float(value[node])
         return self.init + self.learning_rate * total
 
+    def log_odds_bounds(self, x: npt.NDArray[np.float64], free: Mapping[int, tuple[float, float]]) -> tuple[float, float]:
+        """The least and greatest log-odds while each feature in `free` ranges over its (lo, hi),
+        the others fixed at `x`: per tree the extreme leaves a path can reach (exact per tree, so
+        the sum is a sure bound; the cascade skips the CNN only when the bound decides)."""
+        low = high = 0.0
+        for feature, threshold, left, right, value in self.trees:
+            leaves: list[float] = []
+            stack = [0]
+            while stack:
+                node = stack.pop()
+                if left[node] < 0:
+                    leaves.append(float(value[node]))
+                    continue
+                f, t = int(feature[node]), threshold[node]
+                a, b = free.get(f, (x[f], x[f]))
+                if a <= t:  # some value of the range goes left
+                    stack.append(int(left[node]))
+                if b > t:  # some goes right
+                    stack.append(int(right[node]))
+            low += min(leaves)
+            high += max(leaves)
+        return self.init + self.learning_rate * low, self.init + self.learning_rate * high
+
 
 @dataclass(frozen=True)
 class Boundary:
@@ -74,8 +107,17 @@ class Boundary:
     threshold: float
 
     def probability(self, x: npt.NDArray[np.float64]) -> float:
-        z = max(-40.0, min(40.0, self.model.log_odds(x)))
-        return 1.0 / (1.0 + math.exp(-z))
+        return _sigmoid(self.model.log_odds(x))
+
+    def probability_bounds(self, x: npt.NDArray[np.float64], free: Mapping[int, tuple[float, float]]) -> tuple[float, float]:
+        """(least, greatest) P(defocus) over every value the `free` features can take."""
+        lo, hi = self.model.log_odds_bounds(x, free)
+        return _sigmoid(lo), _sigmoid(hi)
+
+
+def _sigmoid(z: float) -> float:
+    z = max(-40.0, min(40.0, z))
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def _parse_model(data: Mapping[str, Any]) -> Logistic | Trees:

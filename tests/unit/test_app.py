@@ -275,7 +275,8 @@ def test_default_detector_is_fusion_with_its_figures_in_the_state(tmp_path) -> N
         bases.append(rig.publisher.last_state("a")["basis"])
     assert bases[:5] == ["learning"] * 5 and set(bases[5:]) == {"fusion"}, bases
     state = rig.publisher.last_state("a")
-    fusion_keys = {"p_defocus", "basis", "regime", "sharpness_ratio", "structure", "changed_tiles", "scene_change"}
+    fusion_keys = {"p_defocus", "basis", "regime", "sharpness_ratio", "structure", "changed_tiles", "scene_change",
+                   "cnn_age_s"}
     assert set(state) == STATE_KEYS | fusion_keys, state
     assert (state["focus"], state["regime"], state["tamper"], state["scene_change"]) == ("ok", "day", None, False)
     threshold = monitor.detector.model.boundary("day", "b_0.75").threshold

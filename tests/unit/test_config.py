@@ -70,7 +70,7 @@ def test_defaults_and_per_camera_overrides_of_every_key(write_config: WriteConfi
         "interval_s", "blurry_from", "window", "lost_votes", "restore_votes", "stream_timeout_s", "keyframes_only",
         "detector", "preprocess", "laplacian_threshold",  # tests/unit/test_detectors.py covers these
         "combined_drop", "night_drop",  # tests/unit/test_combined.py
-        "fusion_threshold", "scene_change",  # tests/unit/test_config_fusion.py
+        "fusion_threshold", "scene_change", "cnn_refresh_s",  # tests/unit/test_config_fusion.py
     }  # fmt: skip
 
 

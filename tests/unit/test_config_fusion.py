@@ -27,12 +27,19 @@ def test_fusion_threshold_and_scene_change_per_camera(write_config: WriteConfig)
     assert (ptz.fusion_threshold, ptz.scene_change) == (0.95, "relearn")
 
 
+def test_cnn_refresh_defaults_to_a_minute_and_zero_runs_the_cnn_on_every_analysis(write_config: WriteConfig) -> None:
+    config = load_config(write_config('cameras: {a: {url: "rtsp://h/a"}, b: {url: "rtsp://h/b", cnn_refresh_s: 0}}'))
+    a, b = config.cameras
+    assert (a.cnn_refresh_s, b.cnn_refresh_s) == (60.0, 0.0)
+
+
 @pytest.mark.parametrize(
     ("snippet", "key", "problem"),
     [
         ("fusion_threshold: 1.5", "cameras.a.fusion_threshold", "between 0.01 and 0.99"),
         ("fusion_threshold: yes", "cameras.a.fusion_threshold", "expected a number"),
         ("scene_change: ignore", "cameras.a.scene_change", "must be one of tamper, relearn"),
+        ("cnn_refresh_s: -1", "cameras.a.cnn_refresh_s", "between 0 and 86400"),
         ("detector: fusoin", "cameras.a.detector", "must be one of fusion, cnn"),
     ],
 )

@@ -86,7 +86,7 @@ def test_first_frames_are_learning(model: FusionModel, rng: np.random.Generator)
     for i in range(LEARN_FRAMES):
         verdict = detector.verdict(sharp(rng))
         assert not verdict.blurry
-        assert detector.figures == {"regime": "day", "p_defocus": None, "basis": "learning"}
+        assert detector.figures == {"regime": "day", "p_defocus": None, "basis": "learning", "cnn_age_s": 0.0}
         assert verdict.cls == "sharp" and verdict.probabilities == cnn_probabilities("sharp")
         assert (detector.baselines.get("day") is None) == (i < LEARN_FRAMES - 1)
     assert detector.has_history()
@@ -257,7 +257,7 @@ def test_regime_switch_learns_its_own_baseline(model: FusionModel, rng: np.rando
     for i in range(LEARN_FRAMES):
         verdict = detector.verdict(ir(rng))
         assert not verdict.blurry, i
-        assert detector.figures == {"regime": "ir", "p_defocus": None, "basis": "learning"}
+        assert detector.figures == {"regime": "ir", "p_defocus": None, "basis": "learning", "cnn_age_s": 0.0}
     assert detector.baselines.get("ir") is not None
     assert detector.baselines.get("day") is day
     cnn.blurry = False

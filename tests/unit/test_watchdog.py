@@ -201,7 +201,9 @@ def test_running_app_sends_ready_pings_while_alive_and_stops_when_stalled(
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # WatchdogSec=1: ping every 0.5 s, a step stuck 1 s is a hang
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     classifier = StallableClassifier()
-    config = parse_config({"cameras": {"a": {"url": "rtsp://h/a", "interval_s": 0.05, "stream_timeout_s": 5}}})
+    # cnn_refresh_s 0: inference on every analysis, so the test can wedge it (the cascade skips it)
+    config = parse_config({"cameras": {"a": {"url": "rtsp://h/a", "interval_s": 0.05, "stream_timeout_s": 5,
+                                             "cnn_refresh_s": 0}}})
 
     def source(camera: CameraConfig) -> LiveSource:
         return LiveSource()

@@ -27,15 +27,17 @@ the evidence profile ~10 ms at 1080p), and with a baseline its answer only matte
 change the verdict. So, with a baseline, the evidence vector is first built without it and the
 calibrated model is bounded over every value the CNN's features can take (`Boundary.
 probability_bounds`: exact extreme leaves per tree). When even the most alarming CNN answer keeps
-P(defocus) below the threshold, and the learning decision (`LEARN_BELOW`) is also settled, the
-CNN is skipped and its last result is reused (its age in the figures, `cnn_age_s`). The CNN runs
+P(defocus) below the threshold, the CNN is skipped and its last result is reused (its age in the figures, `cnn_age_s`). The CNN runs
 on every frame of a regime without a baseline (learning, `cnn_only`), whenever the evidence could
 point to defocus, and at least every `cnn_refresh_s` (default 60 s) so the state's class stays
 honest; `cnn_refresh_s: 0` runs it on every analysis. The verdicts equal those of always running
-the CNN (tests/unit/test_cascade.py replays the evaluation sets through both), with one
-deliberate difference: a learnt frame that skipped the CNN moves the baseline's evidence but not
-its CNN part; the next learnt frame with a CNN result moves it by the weight of all the frames
-in between (1 - (1 - ALPHA)^k), so the usual P(blurry) follows as before, in fewer steps.
+the CNN (tests/unit/test_cascade.py replays the evaluation sets through both), with two deliberate
+differences in learning, both on the safe side: a frame that skipped the CNN is learnt only when
+no CNN answer could have kept it out (P(defocus) bound below `LEARN_BELOW`); otherwise it waits
+for a frame with a CNN result (at worst the refresh: the baseline then follows the scene more
+slowly, never towards what might be defocus). And a learnt frame that skipped the CNN moves the
+baseline's evidence but not its CNN part; the next learnt frame with a CNN result moves it by the
+weight of all the frames in between (1 - (1 - ALPHA)^k), so the usual P(blurry) follows as before.
 
 Scene evidence for tampering (tamper.py reads `figures`): ``scene_change`` = the thumbnail's
 structure correlation with the baseline below `SCENE_CHANGED_NCC` in most tiles
@@ -218,13 +220,13 @@ class FusionDetector:
         return (self.cnn_refresh_s <= 0 or self._last_cnn is None
                 or self._clock() - self._last_cnn_at >= self.cnn_refresh_s)  # fmt: skip
 
-    def _settled_without_cnn(self, regime: str, x: npt.NDArray[np.float64], base: evidence.Profile,
-                             may_learn: bool) -> bool:
-        """Whether no CNN answer could make this frame vote blurry or change whether it is learnt."""
-        lowest, highest = self.boundary_of(regime).probability_bounds(x, evidence.cnn_unknown_ranges(base.cnn))
+    def _skip_cnn(self, regime: str, x: npt.NDArray[np.float64], base: evidence.Profile) -> tuple[bool, bool]:
+        """(skip the CNN, and if so whether the frame may be learnt): skipped only when no CNN answer
+        could make it vote blurry; learnt only when no CNN answer could stop it from being learnt."""
+        _lowest, highest = self.boundary_of(regime).probability_bounds(x, evidence.cnn_unknown_ranges(base.cnn))
         if highest >= self.threshold_for(regime):
-            return False  # the evidence may point to defocus: the CNN has its say (and the class is fresh)
-        return not may_learn or highest < LEARN_BELOW or lowest >= LEARN_BELOW
+            return False, False  # the evidence may point to defocus: the CNN has its say (and the class is fresh)
+        return True, highest < LEARN_BELOW
 
     def boundary_of(self, regime: str) -> Boundary:
         return self.model.boundary(regime, self.blurry_from)
@@ -251,10 +253,12 @@ class FusionDetector:
         else:
             x = evidence.features(now, base)
             ncc = float(x[FEATURE_INDEX["ncc_global"]])
-            may_learn = learning and ncc >= LEARN_MIN_NCC
-            if not ran and not self._settled_without_cnn(regime, x, base, may_learn):
-                cnn, ran = self._run_cnn(frame_bgr), True
-                now.cnn = _probabilities(cnn)
+            learnable_without_cnn = False
+            if not ran:
+                skip, learnable_without_cnn = self._skip_cnn(regime, x, base)
+                if not skip:
+                    cnn, ran = self._run_cnn(frame_bgr), True
+                    now.cnn = _probabilities(cnn)
             # skipped: the last result stands in (the bound says any answer gives the same verdict)
             x = evidence.with_cnn(x, _probabilities(cnn), base.cnn)
             p, threshold = self.probability(regime, x)
@@ -264,7 +268,9 @@ class FusionDetector:
                 "structure": round(ncc, 3), "changed_tiles": round(float(x[FEATURE_INDEX["ncc_changed"]]), 3),
                 "scene_change": bool(ncc < SCENE_CHANGED_NCC and x[FEATURE_INDEX["ncc_changed"]] >= SCENE_CHANGED_TILES),
             })  # fmt: skip
-            if may_learn and p < LEARN_BELOW:
+            # Skipped, a frame whose learning hangs on the CNN's answer is not learnt (deliberate: never
+            # learn what might be defocus); the next frame with a CNN result decides again.
+            if learning and ncc >= LEARN_MIN_NCC and p < LEARN_BELOW and (ran or learnable_without_cnn):
                 self._learn_with_catch_up(regime, now)
         if not ran:
             self.cnn_skips += 1

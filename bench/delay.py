@@ -36,7 +36,9 @@ def _connect_times(log_text: str) -> dict[str, float]:
     return out
 
 
-def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
+def run(quick: bool, workdir: Path | None = None,
+        cameras_extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`cameras_extra`: camera name -> its config keys (default: one camera per detector of DETECTORS)."""
     from tests.support.daemon import Daemon, write_config
     from tests.support.mqtt import MqttCollector
 
@@ -50,12 +52,13 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
                                "debounce": "defaults: interval_s 1, window 8, lost_votes 6, restore_votes 6",
                                "cameras": {}}
     with broker(workdir / "mqtt") as mqtt, rtsp_server({"/focus": clip}, workdir / "rtsp") as server:
-        cameras = {name: {"url": server.url("/focus"), "detector": name} for name in DETECTORS}
+        extra = cameras_extra or {name: {"detector": name} for name in DETECTORS}
+        cameras = {name: {"url": server.url("/focus"), **keys} for name, keys in extra.items()}
         config = write_config(workdir / "fg.yaml", mqtt_port=mqtt.port, prefix="bench", cameras=cameras,
                               state_dir=workdir / "state")
         with MqttCollector("127.0.0.1", mqtt.port, ["bench/+/events"]) as collector, Daemon(config, workdir) as daemon:
             deadline = time.monotonic() + 20 + sharp + blur + sharp2 + 15
-            want = {(name, kind) for name in DETECTORS for kind in ("focus_lost", "focus_restored")}
+            want = {(name, kind) for name in cameras for kind in ("focus_lost", "focus_restored")}
             seen: dict[tuple[str, str], float] = {}
             while time.monotonic() < deadline and set(seen) != want:
                 daemon.assert_running()
@@ -66,7 +69,7 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
                         seen[(camera, kind)] = message.t + wall_minus_mono
                 time.sleep(0.2)
             connected = _connect_times(daemon.log_path.read_text(errors="replace"))
-        for name in DETECTORS:
+        for name in cameras:
             t0 = connected.get(name)
             row: dict[str, Any] = {"connected": t0 is not None}
             for kind, switch in (("focus_lost", sharp), ("focus_restored", sharp + blur)):

@@ -145,7 +145,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             model_path,
             config.model.labels if config else None,
             device=config.model.device if config else "auto",
-            threads=config.model.threads if config else 2,
+            threads=config.model.threads * config.model.interpreters if config else 2,  # one interpreter, all threads
         )
     except ModelError as err:
         if config is None or args.model is not None:
@@ -212,7 +212,7 @@ def summary(config: AppConfig, model_line: str) -> list[str]:
         f"config OK: {config.source}",
         f"mqtt: {mqtt.host}:{mqtt.port}, topic prefix {mqtt.topic_prefix}, {auth}, TLS {tls}, "
         f"client id {mqtt.client_id or '(generated)'}, keepalive {mqtt.keepalive_s} s, outbox {mqtt.outbox_limit}",
-        f"model: {model_line}; device {model.device}, {model.threads} thread(s)",
+        f"model: {model_line}; device {model.device}, {model.interpreters} interpreter(s) x {model.threads} thread(s)",
         f"classes: {', '.join(config.labels)}",
         f"state_dir: {config.state_dir}",
         f"log_level: {config.log_level}",

@@ -72,7 +72,8 @@ class ModelConfig:
     path: Path | None = None  # None: the shipped model
     labels: Path | None = None  # None: beside the model, else the built-in class list
     device: str = "auto"
-    threads: int = 2
+    threads: int = 1  # per interpreter
+    interpreters: int = 2  # CPU: cameras' inferences run on this many interpreters at once (bench/RESULTS_cascade.md)
 
 
 @dataclass(frozen=True)
@@ -271,13 +272,14 @@ def _secret(sec: Section, base_dir: Path) -> tuple[str | None, str | None]:
 
 
 def _parse_model(sec: Section, base_dir: Path) -> ModelConfig:
-    sec.allow("path", "labels", "device", "threads")
+    sec.allow("path", "labels", "device", "threads", "interpreters")
     path, labels = sec.opt_str("path"), sec.opt_str("labels")
     return ModelConfig(
         path=_resolve_path(path, base_dir) if path else None,
         labels=_resolve_path(labels, base_dir) if labels else None,
         device=sec.choice("device", DEVICES, "auto", lower=True),
-        threads=sec.int_("threads", 2, 1, 64),
+        threads=sec.int_("threads", 1, 1, 64),
+        interpreters=sec.int_("interpreters", 2, 1, 16),
     )
 
 

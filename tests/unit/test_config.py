@@ -28,7 +28,7 @@ def test_minimal_config_gets_design_defaults(write_config: WriteConfig) -> None:
     assert config.mqtt.keepalive_s == 30
     assert config.mqtt.username is None and config.mqtt.password is None
     assert config.mqtt.tls.enabled is False
-    assert config.model.path is None and config.model.device == "auto" and config.model.threads == 2
+    assert config.model.path is None and config.model.device == "auto" and (config.model.threads, config.model.interpreters) == (1, 2)
     assert config.log_level == "info"
     assert config.state_dir == Path.home() / ".local" / "state" / "focusguard"
     (gate,) = config.cameras

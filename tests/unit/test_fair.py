@@ -139,3 +139,51 @@ def test_app_gives_each_camera_a_fair_proxy() -> None:
     assert [p.camera for p in proxies] == ["a", "b"] and tuple(proxies[0].labels) == DEFAULT_LABELS
     proxies[1].classify(IMAGE)
     assert app.inference.waits("b").count == 1 and app.inference.waits("a").count == 0
+
+
+def test_a_pool_runs_as_many_turns_at_once_as_it_has_interpreters() -> None:
+    """Two interpreters: two cameras' inferences overlap, a third waits; each call gets its own interpreter."""
+    import threading as _threading
+
+    class Slow:
+        labels = ("sharp", "blurry")
+
+        def __init__(self) -> None:
+            self.active = 0
+            self.lock = _threading.Lock()
+            self.peak = 0
+            self.calls = 0
+
+        def classify(self, rgb448: np.ndarray) -> np.ndarray:
+            with self.lock:
+                self.active += 1
+                self.calls += 1
+                assert self.active == 1, "one interpreter is never used by two calls at once"
+            time.sleep(0.05)
+            with self.lock:
+                self.active -= 1
+            return np.array([1.0, 0.0], np.float32)
+
+    a, b = Slow(), Slow()
+    fair = FairClassifier(a, pool=[b])
+    running, peak, guard = [0], [0], _threading.Lock()
+
+    def camera(name: str) -> None:
+        proxy = fair.for_camera(name)
+        for _ in range(4):
+            with guard:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            proxy.classify(np.zeros((448, 448, 3), np.uint8))
+            with guard:
+                running[0] -= 1
+
+    started = time.monotonic()
+    threads = [_threading.Thread(target=camera, args=(f"c{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert a.calls + b.calls == 16 and a.calls > 0 and b.calls > 0
+    assert elapsed < 16 * 0.05 * 0.75, f"16 calls of 50 ms on 2 interpreters took {elapsed:.2f} s"

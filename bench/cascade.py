@@ -92,7 +92,8 @@ def scale(quick: bool, workdir: Path) -> dict[str, Any]:
     from tests.support.daemon import write_config
 
     counts = [4, 8] if quick else [50, 100]
-    warmup, window_s = (20.0, 15.0) if quick else (45.0, 40.0)
+    # past the learning (LEARN_FRAMES analyses, 50 s at 1 per 10 s: the CNN runs on each of them)
+    warmup, window_s = (20.0, 15.0) if quick else (75.0, 40.0)
     rows = []
     with broker(workdir / "mqtt_scale") as mqtt, rtsp_server({"/cam": still_clip(1080)}, workdir / "rtsp_s") as server:
         for n in counts:
@@ -177,7 +178,8 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = ["# The CNN cascade: always-CNN vs cascade (`python -m bench.cascade`)", "",
              f"- run: {report['time']} ({'quick' if report['quick'] else 'full'}); machine: {m.get('Model name')}, "
-             f"{m.get('nproc')} CPU(s), {m.get('Flags')}; load average at start {report['load_start']}", ""]  # fmt: skip
+             f"{m.get('nproc')} CPU(s), {m.get('Flags')}; load average at start {report['load_start']}",
+             "- parts measured at: " + ", ".join(f"{k} {v}" for k, v in report.get("measured", {}).items()), ""]  # fmt: skip
     if "cost" in report:
         lines += ["## Whole daemon, one camera, 1 analysis/s (% of one core; RTSP server not counted)", "",
                   "| stream | decode alone (floor) | always-CNN | cascade | ratio cascade/always | RSS MiB (cascade) |",
@@ -220,12 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--merge", action="store_true", help="keep the newest run's other parts (marked with their time)")
     args = parser.parse_args(argv)
     RESULTS.joinpath("work").mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="cascade-", dir=RESULTS / "work"))
     report: dict[str, Any] = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
                               "machine": common.machine(), "load_start": round(os.getloadavg()[0], 2)}  # fmt: skip
+    if args.merge:
+        previous = sorted(RESULTS.glob("cascade_*.json"))
+        if previous:
+            old = json.loads(previous[-1].read_text())
+            for part in PARTS:
+                if part in old and part not in args.parts.split(","):
+                    report[part] = {**old[part], "measured": old.get("measured", {}).get(part, old["time"])}
+    report["measured"] = {part: report[part].get("measured", report["time"]) for part in PARTS if part in report}
     for part in args.parts.split(","):
+        report["measured"][part] = report["time"]
         print(f"bench.cascade: {part} ...", flush=True)
         report[part] = PARTS[part](args.quick, workdir)
         print(json.dumps(report[part])[:2000], flush=True)

@@ -42,8 +42,8 @@ PARAMS: dict[str, str] = {
     "LogLevel": "info",
 }
 SENSITIVITY = {"low": "b_1", "medium": "b_0.75", "high": "b_0.5"}  # first class counted as blurry
-MQTT_PASSWORD_ENV = "FOCUSGUARD_MQTT_PASSWORD"  # noqa: S105 -- a variable name
-STREAM_PASSWORD_ENV = "FOCUSGUARD_STREAM_PASSWORD"  # noqa: S105 -- a variable name
+MQTT_PASSWORD_ENV = "FOCUSGUARD_MQTT_PASSWORD"
+STREAM_PASSWORD_ENV = "FOCUSGUARD_STREAM_PASSWORD"
 CAMERA_HOST = "127.0.0.1"  # the camera itself (host network)
 
 
@@ -150,7 +150,7 @@ def write_config(config: Mapping[str, Any], path: Path) -> None:
 
 def main() -> int:
     folder = Path(os.environ.get("FOCUSGUARD_PARAMS", "/run/focusguard-params"))
-    path = Path(os.environ.get("FOCUSGUARD_CONFIG", "/tmp/focusguard.yaml"))  # noqa: S108 -- tmpfs in the container
+    path = Path(os.environ.get("FOCUSGUARD_CONFIG", "/tmp/focusguard.yaml"))
     try:
         config, secrets = build_config(
             read_params(folder, os.environ), os.environ.get("STATE_DIRECTORY", "/var/lib/focusguard")
@@ -161,15 +161,15 @@ def main() -> int:
     write_config(config, path)
     env = {**os.environ, **secrets}
     os.environ.update(secrets)  # load_config resolves password_env now
-    from focusguard.config import load_config
-    from focusguard.errors import FocusguardError
+    from focusguard.common.errors import FocusguardError
+    from focusguard.settings.config import load_config
 
     try:
         load_config(path)
     except FocusguardError as err:
         print(f"focusguard-acap: the parameters give an invalid config: {err}", file=sys.stderr)
         return 2
-    os.execvpe("focusguard", ["focusguard", "run", "--config", str(path)], env)  # noqa: S606 S607
+    os.execvpe("focusguard", ["focusguard", "run", "--config", str(path)], env)
     return 0  # not reached
 
 

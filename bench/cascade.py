@@ -26,7 +26,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,7 @@ def delay(quick: bool, workdir: Path) -> dict[str, Any]:
 
 
 def interpreters(quick: bool, workdir: Path) -> dict[str, Any]:
-    from focusguard.infer import Classifier, default_model_path
+    from focusguard.analysis.infer import Classifier, default_model_path
 
     image = np.random.default_rng(0).integers(0, 256, (448, 448, 3), dtype=np.uint8)
     seconds, cameras = (5.0, 8) if quick else (12.0, 8)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     RESULTS.joinpath("work").mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="cascade-", dir=RESULTS / "work"))
-    report: dict[str, Any] = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+    report: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
                               "machine": common.machine(), "load_start": round(os.getloadavg()[0], 2)}  # fmt: skip
     if args.merge:
         previous = sorted(RESULTS.glob("cascade_*.json"))

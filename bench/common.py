@@ -79,7 +79,7 @@ def machine() -> dict[str, Any]:
         from importlib.metadata import version
 
         info["ai_edge_litert"] = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         pass
     return info
 

@@ -43,13 +43,12 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
 
 
 def measure(repeat: int) -> dict[str, dict[str, float]]:
-    from focusguard import evidence
-    from focusguard.baseline import lighting_regime, tile_sharpness
-    from focusguard.detectors import high_frequency_energy, laplacian_variance
-    from focusguard.fusion_model import shipped
-    from focusguard.infer import Classifier
-    from focusguard.preprocess import to_model_rgb
-
+    from focusguard.analysis import evidence
+    from focusguard.analysis.baseline import lighting_regime, tile_sharpness
+    from focusguard.analysis.detectors import high_frequency_energy, laplacian_variance
+    from focusguard.analysis.fusion_model import shipped
+    from focusguard.analysis.infer import Classifier
+    from focusguard.analysis.preprocess import to_model_rgb
     from tests.support.clips import load_image, source_image
 
     cv2.setNumThreads(1)

@@ -24,8 +24,8 @@ def _median_ms(samples: list[float]) -> float:
 def run(quick: bool) -> dict[str, Any]:
     from ai_edge_litert import interpreter as litert
 
-    from focusguard.infer import Classifier, default_model_path, dequantize_probs
-    from focusguard.preprocess import quantize_input, to_model_rgb, to_model_tiles
+    from focusguard.analysis.infer import Classifier, default_model_path, dequantize_probs
+    from focusguard.analysis.preprocess import quantize_input, to_model_rgb, to_model_tiles
 
     model = default_model_path()
     blocks, per_block = (3, 5) if quick else (10, 20)
@@ -39,12 +39,12 @@ def run(quick: bool) -> dict[str, Any]:
         inp, outp = bare.get_input_details()[0], bare.get_output_details()[0]
         tensor = image[np.newaxis].astype(inp["dtype"])
 
-        def bare_call() -> None:
+        def bare_call(bare: Any = bare, inp: Any = inp, outp: Any = outp, tensor: Any = tensor) -> None:
             bare.set_tensor(inp["index"], tensor)
             bare.invoke()
             np.array(bare.get_tensor(outp["index"]))
 
-        def daemon_call() -> None:
+        def daemon_call(daemon: Any = daemon) -> None:
             daemon.classify(image)
 
         for call in (bare_call, daemon_call):  # warm-up (XNNPACK packs weights on first invoke)

@@ -16,9 +16,9 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from focusguard.baseline import REGIME_LEVELS, tile_sharpness
-from focusguard.combined import NIGHT_DROP
 
+from focusguard.analysis.baseline import REGIME_LEVELS, tile_sharpness
+from focusguard.analysis.combined import NIGHT_DROP
 from tests.support import clips
 
 PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sharp_scene.jpg"

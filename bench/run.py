@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             module = __import__(f"bench.{name}", fromlist=["run"])
             report["parts"][name] = module.run(args.quick)
-        except Exception:  # noqa: BLE001 - one part failing must not lose the others
+        except Exception:
             report["parts"][name] = {"error": traceback.format_exc()}
         report["parts"][name]["elapsed_s"] = round(time.monotonic() - t0, 1)
         print(f"bench: {name} done in {report['parts'][name]['elapsed_s']} s", flush=True)

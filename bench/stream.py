@@ -27,8 +27,8 @@ from bench.common import REPO, RESULTS, CpuWindow, rtsp_server, stream_clip
 
 
 def worker(url: str, mode: str, interval: float, warmup: float, seconds: float) -> dict[str, Any]:
-    from focusguard.grab import StreamGrabber
-    from focusguard.preprocess import to_model_rgb
+    from focusguard.analysis.preprocess import to_model_rgb
+    from focusguard.sources.grab import StreamGrabber
 
     grabber = StreamGrabber("bench", url, interval, False if mode == "full" else "auto")
     if mode == "keyframes":  # the strategy before decode-on-demand: every keyframe decoded

@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh demo   # install, then run the demo: private mosquitto, an RTSP
 #                                # camera playing demo/clip_focus_loss.mp4, the daemon;
 #                                # prints the MQTT events, stops after focus_restored
-#   bash scripts/setup.sh test   # install (+ test deps), then run the whole test suite:
+#   bash scripts/setup.sh test   # install (+ test deps), then ruff, mypy --strict, the wheel
+#                                # check (scripts/wheel_check.sh) and the whole test suite:
 #                                # .venv/bin/python -m pytest -q tests
 #
 # Extra arguments go to the demo (scripts/demo.py --help) or to pytest.
@@ -110,6 +111,12 @@ if ! "$VENV/bin/python" -c 'import sys; from tests.support.clips import _photo; 
   fi
   "$VENV/bin/python" -c 'from tests.support.clips import source_image; print("==> test photo:", source_image())'
 fi
+step "test: ruff check (style, import order, bug patterns: pyproject.toml [tool.ruff])"
+.venv/bin/ruff check daemon models bench tests scripts acap
+step "test: mypy --strict daemon/focusguard"
+.venv/bin/mypy
+step "test: the wheel, installed (not editable) into a fresh venv: focusguard check / check-config"
+bash scripts/wheel_check.sh
 step "test: .venv/bin/python -m pytest -q tests $*"
 export FOCUSGUARD_REQUIRE_INTEGRATION=1
 exec .venv/bin/python -m pytest -q tests "$@"

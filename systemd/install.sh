@@ -18,9 +18,9 @@ fi
 "$venv/bin/pip" install --upgrade "$repo[$extras]"
 
 # The shipped model: where focusguard looks for it outside a checkout.
-if ls "$repo"/models/*.tflite >/dev/null 2>&1; then
+if ls "$repo"/daemon/focusguard/analysis/model/*.tflite >/dev/null 2>&1; then
   install -d -m 0755 /usr/local/share/focusguard
-  install -m 0644 "$repo"/models/*.tflite "$repo"/models/labels.txt /usr/local/share/focusguard/
+  install -m 0644 "$repo"/daemon/focusguard/analysis/model/*.tflite "$repo"/daemon/focusguard/analysis/model/labels.txt /usr/local/share/focusguard/
 fi
 
 exec "$venv/bin/focusguard" install-service --exec "$venv/bin/focusguard" "$@"

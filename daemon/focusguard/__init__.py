@@ -1,8 +1,10 @@
 """focusguard: detect out-of-focus surveillance cameras (RTSP → int8 CNN → MQTT).
 
-Pipeline, one module per stage: `grab` → `preprocess` → `infer` → `decide` →
-`publish` (with `outbox`); `config`, `errors`, `events`, `redact` support them; `app`
-wires the stages and `cli` is the entry point. See docs/DESIGN.md.
+The folders are the pipeline, and imports go one way, down this list:
+`commands` (the CLI) → `operate` (the service: wires the stages per camera) → `sources` (frames)
+and `delivery` (outbox, MQTT, discovery, metrics) → `settings` (the YAML config) → `analysis`
+(preprocess, inference, detectors, baselines, debounce) → `common` (errors, identity, events,
+redaction). Each folder's docstring says what it owns. See docs/DESIGN.md, "The map".
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`python -m focusguard` = the `focusguard` console script."""
 
-from focusguard.cli import main
+from focusguard.commands.cli import main
 
 raise SystemExit(main())

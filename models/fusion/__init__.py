@@ -1,1 +1,1 @@
-"""Offline fitting and evaluation of the fusion detector (focusguard.fusion): data, fit, leave-cameras-out."""
+"""Offline fitting and evaluation of the fusion detector (focusguard.analysis.fusion): data, fit, leave-cameras-out."""

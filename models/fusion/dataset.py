@@ -20,9 +20,9 @@ frame becomes, by day and at IR night:
   drawn; night nuisances go before the IR look when they are in the scene (fog, rain, a truck)
   and after it when they are in the sensor (noise, compression, headlights' glare).
 
-Per sample the table keeps the fusion features (focusguard.evidence, against the baseline of the
+Per sample the table keeps the fusion features (focusguard.analysis.evidence, against the baseline of the
 sample's own lighting regime, as the daemon does) and every other detector's verdict and score
-through the daemon's own rules: the CNN (shipped int8 model, `focusguard.infer.Classifier`),
+through the daemon's own rules: the CNN (shipped int8 model, `focusguard.analysis.infer.Classifier`),
 the DFT and relative Laplacian (reference from the day start-up, as in the daemon) and the old
 `combined` (its per-regime tile-sharpness baselines). A sample whose regime has no baseline
 (e.g. a day frame darkened into `low_light`) is what the daemon learns from, not judges: it is
@@ -44,18 +44,18 @@ from typing import Any
 
 import cv2
 import numpy as np
-from focusguard import evidence
-from focusguard.baseline import REGIME_LEVELS, lighting_regime, tile_sharpness
-from focusguard.combined import COMBINED_DROP, NIGHT_DROP, combined_verdict
-from focusguard.detectors import (
+
+from focusguard.analysis import evidence
+from focusguard.analysis.baseline import REGIME_LEVELS, lighting_regime, tile_sharpness
+from focusguard.analysis.combined import COMBINED_DROP, NIGHT_DROP, combined_verdict
+from focusguard.analysis.detectors import (
     LAPLACIAN_RATIO,
     dft_threshold,
     high_frequency_energy,
     laplacian_variance,
 )
-from focusguard.infer import DEFAULT_LABELS, Classifier
-from focusguard.preprocess import to_model_rgb
-
+from focusguard.analysis.infer import DEFAULT_LABELS, Classifier
+from focusguard.analysis.preprocess import to_model_rgb
 from models.synth import nuisances, psf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -279,7 +279,7 @@ def stored_profile(table: dict[str, np.ndarray], prefix: str, i: int) -> evidenc
 
 
 def featurize(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The table with its features recomputed from the stored profiles by the current focusguard.evidence
+    """The table with its features recomputed from the stored profiles by the current focusguard.analysis.evidence
     (a feature change needs no new rendering). The base's CNN mean is the start-up's, as stored."""
     out = dict(table)
     base_cnn = table.get("base_cnn")

@@ -1,4 +1,4 @@
-"""Fit the fusion model (focusguard.fusion_model) on the table of models/fusion/dataset.py, write its JSON.
+"""Fit the fusion model (focusguard.analysis.fusion_model) on the table of models/fusion/dataset.py, write its JSON.
 
 Per regime group (``day``; ``night`` = IR and low light) and per sensitivity boundary (each class
 from b_0.5 on: the camera's `blurry_from`), a binary model P(defocus at least that class) on the
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from focusguard.evidence import FEATURES
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis.evidence import FEATURES
+from focusguard.analysis.infer import DEFAULT_LABELS
 from models.fusion.dataset import REPO, featurize, load
 
 HELD_OUT = "photo_life_by_Aitzol_Berasategi"  # tests/support/clips.py's source photo
@@ -75,7 +75,7 @@ def _fit_one(kind: str, x: np.ndarray, y: np.ndarray) -> Any:
 
 
 def export(kind: str, fitted: Any) -> dict[str, Any]:
-    """The JSON form that focusguard.fusion_model evaluates."""
+    """The JSON form that focusguard.analysis.fusion_model evaluates."""
     if kind == "logistic":
         scaler, lr = fitted.steps[0][1], fitted.steps[1][1]
         return {"kind": "logistic", "mean": scaler.mean_.round(6).tolist(), "scale": scaler.scale_.round(6).tolist(),

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from focusguard.fusion_model import FusionModel
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis.fusion_model import FusionModel
+from focusguard.analysis.infer import DEFAULT_LABELS
 from models.fusion.dataset import REPO, featurize, load
 from models.fusion.fit import HELD_OUT, fit_models
 
@@ -45,7 +45,7 @@ def folds(cameras: list[str], n: int = 3) -> list[list[str]]:
 
 def fusion_verdicts(table: dict[str, np.ndarray], rows: np.ndarray, model_json: dict[str, Any],
                     blurry_from: str = "b_0.75") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(blurry, P) per row through focusguard.fusion_model, as the daemon evaluates it. Rows without a
+    """(blurry, P) per row through focusguard.analysis.fusion_model, as the daemon evaluates it. Rows without a
     baseline: the daemon's rule (day: the CNN when it says blurry, else learning = sharp)."""
     model = FusionModel(model_json, "fold model")
     idx = np.flatnonzero(rows)
@@ -113,7 +113,8 @@ def markdown(result: dict[str, Any]) -> str:
         "frames; FAR nuisances = the 14 nuisances on sharp frames. `@FAR` = recall (b_0.75+) of the detector's own "
         "score thresholded to the fusion's FAR on all negatives."),
         "",
-        "| detector | group | recall b_0.75+ | recall b_2+ | partial b_0.75+ | FAR sharp | FAR nuisances | false alarms | recall @ fusion's FAR |",
+        "| detector | group | recall b_0.75+ | recall b_2+ | partial b_0.75+ | FAR sharp | FAR nuisances "
+        "| false alarms | recall @ fusion's FAR |",
         "|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for group in ("day", "night"):

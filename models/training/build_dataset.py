@@ -8,9 +8,9 @@ the network has to learn blur, not scene content.
 
 Order follows the physics: optical blur on the scene, then sensor and ISP effects (noise, gamma,
 compression) at source resolution, then the daemon's own resize to 448x448 (INTER_LINEAR, as in
-focusguard.preprocess). Split is by scene (camera folder / photo), stricter than by photo.
+focusguard.analysis.preprocess). Split is by scene (camera folder / photo), stricter than by photo.
 
-Usage: python models/training/build_dataset.py --out models/work/dataset [--train-variants 4]
+Usage: python -m models.training.build_dataset --out models/work/dataset [--train-variants 4]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classes import CLASS_NAMES, INPUT_SIZE, REFERENCE_WIDTH, sigma_for  # noqa: E402
+from focusguard.analysis.preprocess import to_model_rgb  # one resize, crop and colour rule for training and serving
+from models.training.classes import CLASS_NAMES, INPUT_SIZE, REFERENCE_WIDTH, sigma_for
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 CROP_FRACTION = (1080 / 1920, 600 / 1080)  # the thesis' 1080x600 crop on a 1920x1080 frame
@@ -138,12 +138,6 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
         return image
     radius = int(np.ceil(3 * sigma))
     return cv2.GaussianBlur(image, (2 * radius + 1, 2 * radius + 1), sigmaX=sigma, sigmaY=sigma)
-
-
-def to_model_rgb(image_bgr: np.ndarray) -> np.ndarray:
-    """Same as focusguard.preprocess.to_model_rgb for frames <= 2000 px tall."""
-    resized = cv2.resize(image_bgr, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
-    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
 
 
 def render_variant(image: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LABELS_PATH = Path(__file__).resolve().parent.parent / "labels.txt"
+LABELS_PATH = Path(__file__).resolve().parents[2] / "daemon" / "focusguard" / "analysis" / "model" / "labels.txt"
 CLASS_NAMES: list[str] = LABELS_PATH.read_text().split()
 # Gaussian sigma at the 1920x1080 scale, in class order.
 CLASS_SIGMAS: list[float] = [0.0, 0.5, 0.75, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0]

@@ -7,7 +7,7 @@ Prints and writes `<out>/metrics.json` and confusion-matrix PNGs:
 - `../shared/data/real_defocus/`: the same binary figures through the daemon's own
   preprocessing and threshold (`focusguard check --json`).
 
-Usage: python models/training/evaluate.py --weights W.h5 --tflite M.tflite [--out models/eval]
+Usage: python -m models.training.evaluate --weights W.h5 --tflite M.tflite [--out models/eval]
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-from classes import CLASS_NAMES  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from tqdm import tqdm
+
+from models.training.classes import CLASS_NAMES
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 FIRST_BLURRY = CLASS_NAMES.index("b_0.75")
@@ -79,7 +79,7 @@ def plot_confusion(confusion: list[list[int]], title: str, path: Path) -> None:
 
 def predict_float(weights: Path, images: np.ndarray) -> np.ndarray:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from net import build_classifier
+    from models.training.net import build_classifier
 
     model = build_classifier()
     model.load_weights(str(weights))
@@ -90,7 +90,7 @@ def predict_float(weights: Path, images: np.ndarray) -> np.ndarray:
 
 
 def predict_int8(tflite: Path, images: np.ndarray) -> np.ndarray:
-    from focusguard.infer import Classifier
+    from focusguard.analysis.infer import Classifier
 
     classifier = Classifier(tflite, device="cpu", threads=2)
     return np.array([classifier.classify(np.asarray(im)).argmax()
@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=Path("models/work/dataset"))
     parser.add_argument("--weights", type=Path, help="float Keras weights (needs TensorFlow)")
-    parser.add_argument("--tflite", type=Path, default=Path("models/focusguard_pix2pix_448_int8.tflite"))
+    parser.add_argument("--tflite", type=Path, default=Path("daemon/focusguard/analysis/model/focusguard_pix2pix_448_int8.tflite"))
     parser.add_argument("--out", type=Path, default=Path("models/eval"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

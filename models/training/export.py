@@ -3,7 +3,7 @@
 uint8 input with scale 1/255 and zero point 0, so raw RGB pixels go in directly; uint8 output.
 Representative set: real training samples.
 
-Usage: python models/training/export.py --weights W.h5 --dataset models/work/dataset --out models/X.tflite
+Usage: python -m models.training.export --weights W.h5 --dataset models/work/dataset --out models/X.tflite
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import tensorflow as tf
-from net import build_classifier
+
+from models.training.net import build_classifier
 
 EDGETPU_OPS = {"CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
 
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=None, help="Keras weights (.h5); none = untrained")
     parser.add_argument("--dataset", type=Path, default=Path("models/work/dataset"))
-    parser.add_argument("--out", type=Path, default=Path("models/focusguard_pix2pix_448_int8.tflite"))
+    parser.add_argument("--out", type=Path, default=Path("daemon/focusguard/analysis/model/focusguard_pix2pix_448_int8.tflite"))
     args = parser.parse_args()
     export_int8(args.weights, args.dataset, args.out)
 

@@ -20,7 +20,7 @@ Report (`<out stem>.report.json` + confusion PNGs): 9-class accuracy and binary 
 sharp/b_0.5 threshold, before (shipped) and after (site), both int8, on the held-out frames.
 Adopt the new model with one config line: `model: {path: <out>}`.
 
-Usage: python models/training/finetune_site.py SITE_DIR --out models/site/site_int8.tflite
+Usage: python -m models.training.finetune_site SITE_DIR --out models/site/site_int8.tflite
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from build_dataset import load_source, render_variant
-from classes import LABELS_PATH
-from evaluate import class_metrics, plot_confusion
 from tqdm import tqdm
+
+from focusguard.analysis.infer import default_model_path
+from models.training.build_dataset import load_source, render_variant
+from models.training.classes import LABELS_PATH
+from models.training.evaluate import class_metrics, plot_confusion
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 FEATURE_BATCH = 16
@@ -102,7 +103,7 @@ class FeatureExtractor:
 
     def __init__(self, model) -> None:
         import tf_keras as keras
-        from from_tflite import head_from_model, structured_channels
+        from models.training.from_tflite import head_from_model, structured_channels
 
         self.model = model
         self.channels = structured_channels(model)
@@ -146,7 +147,7 @@ def fine_tune_head(head: list[np.ndarray], features: np.ndarray, labels: np.ndar
     layer), early stopping on 15% of the frames (`groups`: frame index per sample), then the
     sharp-class bias. Returns the new head and what happened."""
     import tf_keras as keras
-    from train import make_head
+    from models.training.train import make_head
 
     keras.utils.set_random_seed(seed)
     mean, std = features.mean(0), features.std(0) + 1e-6
@@ -177,8 +178,8 @@ def fine_tune_head(head: list[np.ndarray], features: np.ndarray, labels: np.ndar
 
 def export_site_model(base_tflite: Path, head: list[np.ndarray], representative: np.ndarray, out: Path) -> None:
     """Rebuild the base model, fold the new head in, convert to int8 (batch 1, uint8 I/O)."""
-    from export import to_int8_tflite
-    from from_tflite import fold_head, model_from_tflite, structured_channels
+    from models.training.export import to_int8_tflite
+    from models.training.from_tflite import fold_head, model_from_tflite, structured_channels
 
     model = model_from_tflite(base_tflite, batch_size=1)
     fold_head(model, structured_channels(model), head)
@@ -188,7 +189,7 @@ def export_site_model(base_tflite: Path, head: list[np.ndarray], representative:
 
 
 def predict_int8(tflite: Path, images: np.ndarray, desc: str) -> np.ndarray:
-    from focusguard.infer import Classifier
+    from focusguard.analysis.infer import Classifier
 
     classifier = Classifier(tflite, device="cpu", threads=2)
     return np.array([classifier.classify(im).argmax() for im in tqdm(images, desc=desc, file=sys.stderr)])
@@ -204,7 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("site", type=Path, help="folder of sharp frames (focusguard collect output)")
     parser.add_argument("--out", type=Path, default=Path("models/site/site_int8.tflite"))
-    parser.add_argument("--base", type=Path, default=Path(__file__).resolve().parents[1] / "focusguard_pix2pix_448_int8.tflite")
+    parser.add_argument("--base", type=Path, default=default_model_path())
     parser.add_argument("--holdout", type=float, default=0.3, help="latest share of each camera's frames held out")
     parser.add_argument("--variants", type=int, default=3, help="augmented renderings per training frame")
     parser.add_argument("--epochs", type=int, default=200)
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--target-far", type=float, default=0.0, help="false-alarm rate on the site's training samples")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from from_tflite import model_from_tflite
+    from models.training.from_tflite import model_from_tflite
 
     start = time.time()
     frames = site_frames(args.site)

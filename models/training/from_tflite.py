@@ -7,7 +7,7 @@ int8 conv kernels with BatchNorm folded in, int32 biases, and the two dense laye
 identity (gamma 1, beta 0, mean 0, var 1 - eps), so re-exporting folds nothing new.
 
 The rebuilt model equals the int8 one up to int8 rounding of the activations
-(`tests`-style check: `python models/training/from_tflite.py --check`).
+(`tests`-style check: `python -m models.training.from_tflite --check`).
 
 `head_from_model` reads back the global-average head of a structured model (fit-head stage of
 train.py: identical per-cell weights / 49 on the structured channels) as a 44 -> 64 -> 9 head.
@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
-from net import build_classifier
 
-SHIPPED = Path(__file__).resolve().parents[1] / "focusguard_pix2pix_448_int8.tflite"
+from models.training.net import build_classifier
+
+SHIPPED = Path(__file__).resolve().parents[2] / "daemon" / "focusguard" / "analysis" / "model" / "focusguard_pix2pix_448_int8.tflite"
 
 
 def _dequantize(values: np.ndarray, params: dict, axis: int) -> np.ndarray:
@@ -124,12 +123,14 @@ def main() -> None:
     args = parser.parse_args()
     import cv2
 
+    from focusguard.analysis.preprocess import to_model_rgb
+
     paths = args.check or []
-    images = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (448, 448)), cv2.COLOR_BGR2RGB) for p in paths]
+    images = [to_model_rgb(cv2.imread(str(p))) for p in paths]
     if not images:
         rng = np.random.default_rng(0)
         base = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
-        images = [cv2.resize(cv2.GaussianBlur(base, (0, 0), s), (448, 448)) for s in (0.5, 1, 2, 4)]
+        images = [to_model_rgb(cv2.GaussianBlur(base, (0, 0), s)) for s in (0.5, 1, 2, 4)]
     print(check(args.tflite, np.stack(images)))
 
 

@@ -11,7 +11,7 @@ each fold, the 5 test cameras are treated as a running site:
   the night look: optics before the sensor). Positive = b_0.75 and above (the daemon's default
   `blurry_from`); false alarms are counted on `sharp` and `b_0.5`.
 Every verdict is one frame through the daemon's own detector classes (detectors.py,
-combined.py) and the int8 model through `focusguard.infer.Classifier`: no debounce.
+combined.py) and the int8 model through `focusguard.analysis.infer.Classifier`: no debounce.
 
 Models: `shipped`; `ft-other` = the shipped model's head fine-tuned (finetune_site.py) on the
 OTHER 10 cameras' frames (leave-cameras-out proper); `ft-site` = fine-tuned on the test cameras'
@@ -22,7 +22,7 @@ mall_atrium_overhead): its `shipped` row is partly in-sample; `unseen` rows use 
 `../shared/data/real_defocus/`: pairs: the sharp shot is the start-up (reference/baseline);
 PCB sweep: step 003. CNN rows need no start-up. `ft-*` rows there sum the three fold models.
 
-Writes `models/eval/leave_cameras_out.{json,md}`. Run: python models/training/leave_cameras_out.py
+Writes `models/eval/leave_cameras_out.{json,md}`. Run: python -m models.training.leave_cameras_out
 """
 
 from __future__ import annotations
@@ -38,19 +38,19 @@ from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2
 import numpy as np
-from build_dataset import SHARED, gaussian_blur, load_source, render_variant
-from classes import CLASS_NAMES, sigma_for
-from finetune_site import FeatureExtractor, export_site_model, fine_tune_head
-from focusguard.baseline import BaselineStore
-from focusguard.combined import CombinedDetector
-from focusguard.detectors import make_detector
-from focusguard.infer import Classifier
 from tqdm import tqdm
 
-SHIPPED = Path(__file__).resolve().parents[1] / "focusguard_pix2pix_448_int8.tflite"
+from focusguard.analysis.baseline import BaselineStore
+from focusguard.analysis.combined import CombinedDetector
+from focusguard.analysis.detectors import make_detector
+from focusguard.analysis.infer import Classifier
+from models.training.build_dataset import SHARED, gaussian_blur, load_source, render_variant
+from models.training.classes import CLASS_NAMES, sigma_for
+from models.training.finetune_site import FeatureExtractor, export_site_model, fine_tune_head
+
+SHIPPED = Path(__file__).resolve().parents[2] / "daemon" / "focusguard" / "analysis" / "model" / "focusguard_pix2pix_448_int8.tflite"
 UNSEEN = {"crosswalk_cam_1024", "crosswalk_tokyo_cam", "mall_atrium_overhead"}
 START_FRAMES = 5
 FIRST_BLURRY = CLASS_NAMES.index("b_0.75")
@@ -80,7 +80,9 @@ class Site:
 
     def __init__(self, camera: str, classifiers: dict[str, Classifier]) -> None:
         self.learning = True
-        allowed = lambda: self.learning
+        def allowed() -> bool:
+            return self.learning
+
         self.detectors = {}
         for model, classifier in classifiers.items():
             self.detectors[f"cnn/{model}"] = make_detector("cnn", classifier)
@@ -162,7 +164,7 @@ def main() -> None:
         (args.out / "leave_cameras_out.md").write_text(markdown(result))
         plot(result, args.out / "leave_cameras_out.png")
         return
-    from from_tflite import model_from_tflite
+    from models.training.from_tflite import model_from_tflite
 
     started = time.time()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from them, so the classes of a variant differ only by the amount of blur:
    (b_s = sigma s at 1920 px wide; narrower sources get proportionally less, as the daemon sees
    them); in 25% of the variants only behind a depth-like mask (partial defocus);
 2. sensor and ISP: the camera look (`build_dataset.CameraLook`), at source resolution;
-3. the daemon's own `focusguard.preprocess.to_model_rgb` (one resize rule, one crop rule,
+3. the daemon's own `focusguard.analysis.preprocess.to_model_rgb` (one resize rule, one crop rule,
    one colour order for training and serving).
 
 Partial-defocus variants also store their mask at 56x56 (uint8, 255 = defocused), so the
@@ -32,8 +32,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-from focusguard.preprocess import to_model_rgb
 
+from focusguard.analysis.preprocess import to_model_rgb
 from models.synth import psf
 from models.training.build_dataset import (
     ALWAYS_VALIDATION,

@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 3 breaks tfmot pruning (FACTS §3)
 
-import numpy as np  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import numpy as np
+import tf_keras as keras
 
 try:  # run as a package module (python -m models.training...) or as a script from its folder
     from models.training.classes import INPUT_SIZE
 except ImportError:
-    from classes import INPUT_SIZE  # type: ignore[no-redef]  # noqa: E402
+    from models.training.classes import INPUT_SIZE  # type: ignore[no-redef]
 
 FILTERS = (64, 128, 256, 512, 512, 512)
 EXPECTED_PARAMS = 12_760_393

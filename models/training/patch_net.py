@@ -14,8 +14,8 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 3 breaks tfmot pruning (FACTS §3)
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
+import numpy as np
+import numpy.typing as npt
 
 FILTERS = (64, 128, 256, 512, 512, 512)
 CELLS = 7 * 7  # the trunk's output grid on a 448 frame

@@ -37,10 +37,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
+import numpy as np
+import numpy.typing as npt
 
-from models.training.classes import CLASS_NAMES  # noqa: E402
+from models.training.classes import CLASS_NAMES
 
 FIRST_BLURRY = CLASS_NAMES.index("b_0.75")  # the daemon's sharp/b_0.5 | blurry threshold
 # Sampling weight per class: the boundary classes teach the verdict most.
@@ -57,7 +57,7 @@ class Cache:
     masks: npt.NDArray[np.uint8]  # (variants, 56, 56), 255 = defocused
 
     @classmethod
-    def load(cls, folder: Path, split: str) -> "Cache":
+    def load(cls, folder: Path, split: str) -> Cache:
         return cls(np.load(folder / f"{split}_x.npy", mmap_mode="r"), np.load(folder / f"{split}_y.npy"),
                    np.load(folder / f"{split}_masks.npy"))
 
@@ -136,7 +136,7 @@ class Trainer:
         peak, warmup, total = float(config["peak_lr"]), int(config["warmup"]), int(config["total_steps"])
 
         class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-            def __call__(self, step):  # noqa: ANN001 - a tf scalar
+            def __call__(self, step):
                 step = tf.cast(step, tf.float32)
                 warm = 1e-5 * tf.pow(peak / 1e-5, step / warmup)
                 progress = tf.minimum(1.0, (step - warmup) / max(1, total - warmup))
@@ -155,7 +155,7 @@ class Trainer:
         model, optimizer = self.model, self.optimizer
 
         @tf.function(reduce_retracing=True)
-        def train_step(x, y):  # noqa: ANN001, ANN202 - tf tensors
+        def train_step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)

@@ -10,23 +10,22 @@ Writes `<out>` (int8 TFLite), `<out stem>.weights.h5` (float, pruned) and prints
 layer and the zipped sizes (the thesis' size measure: int8 TFLite stores weights densely, so
 pruning shows in the compressed size only).
 
-Usage: python models/training/prune.py --out models/work/pruned/model_int8.tflite [--sparsity 0.4]
+Usage: python -m models.training.prune --out models/work/pruned/model_int8.tflite [--sparsity 0.4]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
-from from_tflite import SHIPPED, model_from_tflite
+
+from models.training.from_tflite import SHIPPED, model_from_tflite
 
 
 def prune(model: keras.Model, sparsity: float, sample: np.ndarray) -> keras.Model:
@@ -64,11 +63,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     weights = args.out.with_suffix(".weights.h5")
     model.save_weights(str(weights))
-    from export import export_int8
+    from models.training.export import export_int8
 
     export_int8(weights, args.dataset, args.out)
     print(f"zipped int8 size: {args.tflite.name} {zipped_size(args.tflite):,} B -> pruned {zipped_size(args.out):,} B")
-    print(f"check it: python models/training/evaluate.py --weights {weights} --tflite {args.out} --out {args.out.parent}/eval")
+    print(f"check it: python -m models.training.evaluate --weights {weights} --tflite {args.out} --out {args.out.parent}/eval")
 
 
 if __name__ == "__main__":

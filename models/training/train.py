@@ -10,27 +10,26 @@ Two stages (each resumes from `--work`):
    weights kept (`best.weights.h5`), checkpoint (weights + optimiser state + step) every
    `--ckpt-every` steps, so a stopped run resumes where it was.
 
-Usage: python models/training/train.py --stage head|full [--minutes 60]
+Usage: python -m models.training.train --stage head|full [--minutes 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from net import build_classifier, zero_mean_first_layer  # noqa: E402
-from structured_init import apply_structured_init  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tqdm import tqdm
+
+from models.training.net import build_classifier, zero_mean_first_layer
+from models.training.structured_init import apply_structured_init
 
 HEAD_LAYERS = ("dense", "classes")
 
@@ -222,8 +221,8 @@ def stage_full(args: argparse.Namespace) -> None:
             # Frozen BN (inference mode) keeps calibrated statistics; batches of 16 are noisy.
             loss = loss_fn(y, model(x, training=not args.freeze_bn))
         grads = tape.gradient(loss, trunk_vars + head_vars)
-        trunk_opt.apply_gradients(zip(grads[: len(trunk_vars)], trunk_vars))
-        head_opt.apply_gradients(zip(grads[len(trunk_vars) :], head_vars))
+        trunk_opt.apply_gradients(zip(grads[: len(trunk_vars)], trunk_vars, strict=True))
+        head_opt.apply_gradients(zip(grads[len(trunk_vars) :], head_vars, strict=True))
         return loss
 
     rng = np.random.default_rng(int(step_var) + 1)

@@ -146,7 +146,7 @@ def test_repeated_broker_restarts_deliver_every_event(
         if rtsp_down:
             since = len(log_text(d))
             srv.stop()
-            wait_for(lambda: all(f"stream_lost of {cam} " in log_text(d)[since:] for cam in cameras), 20.0,
+            wait_for(lambda: all(f"stream_lost of {cam} " in log_text(d)[since:] for cam in cameras), 20.0,  # noqa: B023
                      "stream_lost of every camera")
         collectors.append(broker_back(own_broker, d, attempts, prefix))
         wait_log(d, CONNECTED, connects + 1, 40.0)

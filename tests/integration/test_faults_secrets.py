@@ -96,8 +96,8 @@ def test_tls_and_passwords_work_errors_retry_and_no_secret_leaks(
     wrong_pw = start_daemon(daemons, tmp_path, port=broker.port, prefix=prefix + "_pw", oracle=oracle,
                             cameras=one_camera, mqtt_extra=dict(mqtt, password_file=str(tmp_path / "bad.pw")),
                             name="wrong_pw", state_dir=tmp_path / "state_pw")
-    ca_error = r"ERROR focusguard.publish: MQTT: TLS handshake with 127\.0\.0\.1:\d+ failed: .*CERTIFICATE_VERIFY_FAILED"
-    pw_error = r"ERROR focusguard.publish: MQTT: broker 127\.0\.0\.1:\d+ refused the connection: Not authorized"
+    ca_error = r"ERROR focusguard.delivery.publish: MQTT: TLS handshake with 127\.0\.0\.1:\d+ failed: .*CERTIFICATE_VERIFY_FAILED"
+    pw_error = r"ERROR focusguard.delivery.publish: MQTT: broker 127\.0\.0\.1:\d+ refused the connection: Not authorized"
     wait_log(wrong_ca, ca_error, 1, 40.0)
     wait_log(wrong_pw, pw_error, 1, 40.0)
     wait_log(wrong_ca, r"MQTT: TLS handshake .* failed", 3, 20.0)  # still trying, less and less often

@@ -124,7 +124,7 @@ def _photo(cache_dir: Path | None) -> Path:
     with tempfile.TemporaryDirectory(prefix="fg-photo-") as tmp:
         # apt-get download as root warns about the _apt sandbox: harmless; make the dir
         # world-readable so the sandboxed download works where it can.
-        os.chmod(tmp, 0o755)  # noqa: S103 - a temp dir only apt's _apt user must enter
+        os.chmod(tmp, 0o755)
         r = subprocess.run(
             ["apt-get", "download", "-qq", PHOTO_PACKAGE],
             cwd=tmp,

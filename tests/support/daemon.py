@@ -66,7 +66,7 @@ def focusguard_command(python: str = sys.executable) -> list[str]:
     """``python -m focusguard`` (or the CLI's ``main`` when there is no ``__main__``)."""
     if importlib.util.find_spec("focusguard.__main__") is not None:
         return [python, "-m", "focusguard"]
-    return [python, "-c", "import sys; from focusguard.cli import main; sys.exit(main())"]
+    return [python, "-c", "import sys; from focusguard.commands.cli import main; sys.exit(main())"]
 
 
 class Daemon:

@@ -17,9 +17,10 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from focusguard.detectors import Verdict
-from focusguard.evidence import FEATURES
-from focusguard.infer import DEFAULT_LABELS
+
+from focusguard.analysis.detectors import Verdict
+from focusguard.analysis.evidence import FEATURES
+from focusguard.analysis.infer import DEFAULT_LABELS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from focusguard.grab import Frame
 
+from focusguard.sources.grab import Frame
 from tests.unit.tflite_builder import write_model
 
 

@@ -11,9 +11,10 @@ from types import ModuleType
 
 import pytest
 import yaml
+
 from focusguard import __version__
-from focusguard.config import load_config
-from focusguard.errors import ConfigError
+from focusguard.common.errors import ConfigError
+from focusguard.settings.config import load_config
 
 ACAP = Path(__file__).resolve().parents[2] / "acap"
 

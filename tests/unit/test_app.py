@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from focusguard.app import FocusGuard
-from focusguard.config import AppConfig, CameraConfig, parse_config
-from focusguard.grab import Frame
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.operate.app import FocusGuard
+from focusguard.settings.config import AppConfig, CameraConfig, parse_config
+from focusguard.sources.grab import Frame
 from tests.unit.conftest import FakeClock, FakeFrameSource
 
 SHARP, BLURRY, BROKEN = 0, 5, 99  # frame pixel value = class index the fake classifier reports
@@ -238,7 +238,7 @@ def test_blurry_from_missing_from_model_labels_is_a_config_error() -> None:
     class FewLabels(FakeClassifier):
         labels = ("sharp", "b_1", "b_3")
 
-    from focusguard.errors import ConfigError
+    from focusguard.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"cameras\.a\.blurry_from"):
         FocusGuard(

@@ -8,16 +8,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from focusguard import baseline, quality
-from focusguard.baseline import (
+
+from focusguard.analysis import baseline, quality
+from focusguard.analysis.baseline import (
     LEARN_FRAMES,
     BaselineStore,
     baseline_path,
     lighting_regime,
     tile_sharpness,
 )
-from focusguard.cli import main
-
+from focusguard.commands.cli import main
 from tests.unit.conftest import FakeClock
 
 
@@ -190,9 +190,9 @@ def test_cli_baseline_reset_forgets_the_default_fusion_baseline_too(
 ) -> None:
     """The default detector (fusion) keeps its baselines in <camera>.fusion.json: the CLI
     empties that file as well as combined's <camera>.json."""
-    from focusguard import evidence
-    from focusguard.fusion import LEARN_FRAMES as FUSION_LEARN_FRAMES
-    from focusguard.fusion import FusionBaselines, fusion_baseline_path
+    from focusguard.analysis import evidence
+    from focusguard.analysis.fusion import LEARN_FRAMES as FUSION_LEARN_FRAMES
+    from focusguard.analysis.fusion import FusionBaselines, fusion_baseline_path
 
     state = tmp_path / "state"
     config = write_config(f'state_dir: "{state}"\ncameras: {{gate: {{url: "rtsp://h/s"}}}}\n')

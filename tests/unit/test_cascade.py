@@ -1,4 +1,4 @@
-"""The fusion cascade (focusguard.fusion): skipping the CNN never changes a verdict.
+"""The fusion cascade (focusguard.analysis.fusion): skipping the CNN never changes a verdict.
 
 * the model's bounds over the CNN features contain every probability a CNN answer can give;
 * replays: the same frame sequences (start-up, in-focus frames with sensor noise, nuisances, lens
@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from focusguard import evidence, fusion
-from focusguard.fusion_model import Boundary, Logistic, shipped
-from focusguard.infer import Classifier, default_model_path
 
+from focusguard.analysis import evidence, fusion
+from focusguard.analysis.fusion_model import Boundary, Logistic, shipped
+from focusguard.analysis.infer import Classifier, default_model_path
 from models.synth import nuisances, psf
 from tests.support.scenarios import FakeCnn, noisy, sharpness_model
 from tests.unit.conftest import FakeClock

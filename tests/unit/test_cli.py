@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from focusguard.cli import main
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.commands.cli import main
 from tests.unit.tflite_builder import write_model
 
 WriteConfig = Callable[..., Path]

@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from focusguard import cli
-from focusguard.collect import COLUMNS, Collector, timestamp_name
-from focusguard.config import parse_config
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.commands import cli
+from focusguard.commands.collect import COLUMNS, Collector, timestamp_name
+from focusguard.settings.config import parse_config
 from tests.unit.conftest import FakeClock, FakeFrameSource
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from focusguard.baseline import LEARN_FRAMES, BaselineStore, baseline_path
-from focusguard.combined import (
+
+from focusguard.analysis.baseline import LEARN_FRAMES, BaselineStore, baseline_path
+from focusguard.analysis.combined import (
     NIGHT_DROP,
     BaselineCommands,
     CombinedDetector,
     combined_verdict,
 )
-from focusguard.config import parse_config
-from focusguard.detectors import Verdict
-from focusguard.grab import Frame
-
+from focusguard.analysis.detectors import Verdict
+from focusguard.settings.config import parse_config
+from focusguard.sources.grab import Frame
 from tests.unit.test_app import BLURRY, SHARP, Rig
 from tests.unit.test_baseline import scene
 
@@ -357,8 +357,8 @@ def test_too_little_detail_is_unsuitable_with_reason(tmp_path: Path) -> None:
 
 
 def test_config_combined_detector_and_drop(write_config) -> None:
-    from focusguard.config import load_config
-    from focusguard.errors import ConfigError
+    from focusguard.common.errors import ConfigError
+    from focusguard.settings.config import load_config
 
     config = load_config(
         write_config(
@@ -378,8 +378,8 @@ def test_config_combined_detector_and_drop(write_config) -> None:
 
 
 def test_config_night_drop(write_config) -> None:
-    from focusguard.config import load_config
-    from focusguard.errors import ConfigError
+    from focusguard.common.errors import ConfigError
+    from focusguard.settings.config import load_config
 
     config = load_config(
         write_config(

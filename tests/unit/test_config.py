@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from focusguard.cli import main
-from focusguard.config import CAMERA_DEFAULTS, CameraSettings, load_config
-from focusguard.errors import ConfigError
+
+from focusguard.commands.cli import main
+from focusguard.common.errors import ConfigError
+from focusguard.settings.config import CAMERA_DEFAULTS, CameraSettings, load_config
 
 WriteConfig = Callable[..., Path]
 

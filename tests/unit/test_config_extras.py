@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from focusguard.config import load_config
-from focusguard.config_extras import HomeAssistantConfig, MetricsConfig, RefocusConfig
-from focusguard.errors import ConfigError
+
+from focusguard.common.errors import ConfigError
+from focusguard.settings.config import load_config
+from focusguard.settings.config_extras import HomeAssistantConfig, MetricsConfig, RefocusConfig
 
 WriteConfig = Callable[..., Path]
 
@@ -148,7 +149,7 @@ def test_refocus_is_per_camera_not_a_default(write_config: WriteConfig) -> None:
 
 
 def test_check_config_summary_shows_integrations_without_secrets(write_config: WriteConfig) -> None:
-    from focusguard.cli import summary
+    from focusguard.commands.cli import summary
 
     config = load_config(
         write_config(

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from focusguard.config import load_config
-from focusguard.errors import ConfigError
+
+from focusguard.common.errors import ConfigError
+from focusguard.settings.config import load_config
 
 WriteConfig = Callable[..., Path]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from focusguard.decide import FocusDecider, blurry_index, classify_verdict
-from focusguard.infer import DEFAULT_LABELS
+
+from focusguard.analysis.decide import FocusDecider, blurry_index, classify_verdict
+from focusguard.analysis.infer import DEFAULT_LABELS
 
 LABELS = list(DEFAULT_LABELS)
 SHARP, BLURRY = "sharp", "b_3"

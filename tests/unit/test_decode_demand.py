@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from focusguard.grab import DEMAND_LEAD_GOPS, StreamGrabber, _DecodeDemand
 
+from focusguard.sources.grab import DEMAND_LEAD_GOPS, StreamGrabber, _DecodeDemand
 from tests.support.clips import moving_bar_clip
 
 

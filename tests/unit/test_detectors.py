@@ -7,13 +7,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from focusguard import detectors as det
-from focusguard.app import FocusGuard
-from focusguard.config import parse_config
-from focusguard.errors import ConfigError
-from focusguard.infer import DEFAULT_LABELS
-from focusguard.preprocess import tile_boxes, to_model_tiles
 
+from focusguard.analysis import detectors as det
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.analysis.preprocess import tile_boxes, to_model_tiles
+from focusguard.common.errors import ConfigError
+from focusguard.operate.app import FocusGuard
+from focusguard.settings.config import parse_config
 from tests.unit.conftest import FakeClock, FakeFrameSource
 
 
@@ -257,7 +257,7 @@ def test_app_runs_a_reference_detector(detector: str) -> None:
 
 @pytest.mark.parametrize(("dtype", "zero_point"), [(np.uint8, 0), (np.int8, -128)])
 def test_quantize_fast_path_equals_the_formula(dtype: type, zero_point: int) -> None:
-    from focusguard.preprocess import quantize_input
+    from focusguard.analysis.preprocess import quantize_input
 
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16).repeat(3, axis=0).transpose(1, 2, 0)
     scale = 0.003921568859368563  # the shipped model's float32 1/255

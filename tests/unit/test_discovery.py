@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from focusguard.config import MqttConfig
-from focusguard.discovery import (
+
+from focusguard.delivery.discovery import (
     FOCUS_TEMPLATE,
     HomeAssistantDiscovery,
     config_topic,
     focus_sensor_config,
     node_id,
 )
-from focusguard.outbox import Outbox
-from focusguard.publish import MqttPublisher
-
+from focusguard.delivery.outbox import Outbox
+from focusguard.delivery.publish import MqttPublisher
+from focusguard.settings.config import MqttConfig
 from tests.support.mqtt import Mosquitto, MqttCollector, mosquitto_binary, wait_retained
 
 
@@ -220,7 +220,7 @@ def test_daemon_end_to_end_discovery_stats_and_refocus_command(
      ({"tamper": None, "stream": "online"}, "OFF"), ({"stream": "online"}, "OFF"), ({"tamper": None, "stream": "offline"}, "None")],
 )  # fmt: skip
 def test_tamper_template_renders_like_home_assistant(state: dict[str, Any], rendered: str) -> None:
-    from focusguard.discovery import TAMPER_TEMPLATE
+    from focusguard.delivery.discovery import TAMPER_TEMPLATE
 
     jinja2 = pytest.importorskip("jinja2")
     assert jinja2.Template(TAMPER_TEMPLATE).render(value_json=state) == rendered

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from focusguard import evaluate as ev
-from focusguard.cli import main
 
+from focusguard.commands import evaluate as ev
+from focusguard.commands.cli import main
 from tests.unit.test_detectors import blur, texture
 
 

@@ -8,14 +8,15 @@ import uuid
 
 import numpy as np
 import pytest
-from focusguard.events import (
+
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.common.events import (
     EVENT_TYPES,
     iso_utc,
     make_event,
     make_state,
     probabilities_dict,
 )
-from focusguard.infer import DEFAULT_LABELS
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PROBS = probabilities_dict(DEFAULT_LABELS, np.array([0.05, 0.05, 0.1, 0.1, 0.1, 0.5, 0.05, 0.025, 0.025]))

@@ -1,4 +1,4 @@
-"""focusguard.evidence: a frame's profile and its features against the camera's own in-focus baseline."""
+"""focusguard.analysis.evidence: a frame's profile and its features against the camera's own in-focus baseline."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 import cv2
 import numpy as np
 import pytest
-from focusguard import evidence
-from focusguard.evidence import FEATURES, GRID, LEVELS, THUMB_SIZE, Profile
 
+from focusguard.analysis import evidence
+from focusguard.analysis.evidence import FEATURES, GRID, LEVELS, THUMB_SIZE, Profile
 from models.synth import nuisances, psf
 from tests.support.scenarios import gray_bgr, noisy, sharp_view
 

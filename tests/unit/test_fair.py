@@ -8,10 +8,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from focusguard.app import FocusGuard
-from focusguard.config import parse_config
-from focusguard.fair import FairClassifier, RoundRobinTurns
-from focusguard.infer import DEFAULT_LABELS
+
+from focusguard.analysis.fair import FairClassifier, RoundRobinTurns
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.operate.app import FocusGuard
+from focusguard.settings.config import parse_config
 
 IMAGE = np.zeros((448, 448, 3), np.uint8)
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from focusguard.app import CameraMonitor
-from focusguard.config import load_config
-from focusguard.infer import Classifier
 
+from focusguard.analysis.infer import Classifier
+from focusguard.operate.app import CameraMonitor
+from focusguard.settings.config import load_config
 from models.synth import nuisances, psf
 from tests.support.scenarios import covered_frame, noisy, sharp_view
 from tests.unit.conftest import FakeClock, FakeFrameSource

@@ -1,4 +1,4 @@
-"""focusguard.fusion.FusionDetector with a fake CNN and a hand-made model (no shipped JSON needed).
+"""focusguard.analysis.fusion.FusionDetector with a fake CNN and a hand-made model (no shipped JSON needed).
 
 The model (tests.support.scenarios.sharpness_model) is P = sigmoid(-10 lap0_median - 3): ~0.05 for a
 frame as sharp as its baseline, ~1 for one with half its sharpness; threshold 0.5.
@@ -12,17 +12,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from focusguard import evidence, fusion
-from focusguard.fusion import (
+
+from focusguard.analysis import evidence, fusion
+from focusguard.analysis.fusion import (
     LEARN_FRAMES,
     SAVE_INTERVAL_S,
     FusionBaselines,
     FusionDetector,
     fusion_baseline_path,
 )
-from focusguard.fusion_model import FusionModel
-from focusguard.infer import DEFAULT_LABELS
-
+from focusguard.analysis.fusion_model import FusionModel
+from focusguard.analysis.infer import DEFAULT_LABELS
 from models.synth import nuisances, psf
 from tests.support.scenarios import (
     FakeCnn,

@@ -1,4 +1,4 @@
-"""focusguard.fusion_model: the calibrated model's JSON, evaluated with numpy (hand-computed cases)."""
+"""focusguard.analysis.fusion_model: the calibrated model's JSON, evaluated with numpy (hand-computed cases)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from focusguard import evidence, fusion_model
-from focusguard.errors import ModelError
-from focusguard.evidence import FEATURES
-from focusguard.fusion_model import Boundary, FusionModel, Logistic, Trees, regime_group
-from focusguard.infer import DEFAULT_LABELS
 
+from focusguard.analysis import evidence, fusion_model
+from focusguard.analysis.evidence import FEATURES
+from focusguard.analysis.fusion_model import Boundary, FusionModel, Logistic, Trees, regime_group
+from focusguard.analysis.infer import DEFAULT_LABELS
+from focusguard.common.errors import ModelError
 from tests.support.scenarios import logistic_entry, model_json, noisy, sharp_view
 
 IDX = {name: i for i, name in enumerate(FEATURES)}

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from focusguard.grab import (
+
+from focusguard.sources.grab import (
     BACKOFF_MAX_S,
     BACKOFF_START_S,
     RTSP_OPTIONS,
@@ -19,7 +20,6 @@ from focusguard.grab import (
     _AutoKeyframes,
     open_target,
 )
-
 from tests.support.clips import moving_bar_clip
 
 
@@ -101,7 +101,7 @@ def test_errors_reconnect_with_backoff_and_never_log_credentials(caplog: pytest.
         raise ConnectionRefusedError(111, "Connection refused", target)
 
     grabber = StreamGrabber("cam", url, opener=opener)
-    with caplog.at_level(logging.DEBUG, logger="focusguard.grab"):
+    with caplog.at_level(logging.DEBUG, logger="focusguard.sources.grab"):
         grabber.start()
         _wait_for(lambda: len(attempts) >= 3, 5.0)
         grabber.stop()

@@ -9,9 +9,9 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from focusguard import grab
-from focusguard.grab import StreamGrabber
 
+from focusguard.sources import grab
+from focusguard.sources.grab import StreamGrabber
 from tests.support.faults import damage_clip, encode
 
 SIZE = (320, 176)

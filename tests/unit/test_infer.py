@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from focusguard.errors import ModelError
-from focusguard.infer import (
+
+from focusguard.analysis.infer import (
     DEFAULT_LABELS,
     Classifier,
     default_model_path,
@@ -16,8 +16,8 @@ from focusguard.infer import (
     load_labels,
     validate_model,
 )
-from focusguard.preprocess import quantize_input
-
+from focusguard.analysis.preprocess import quantize_input
+from focusguard.common.errors import ModelError
 from tests.unit.tflite_builder import write_model
 
 

@@ -9,14 +9,14 @@ import urllib.request
 from typing import Any
 
 import pytest
-from focusguard.config import parse_config
-from focusguard.discovery import HomeAssistantDiscovery
-from focusguard.errors import ConfigError
-from focusguard.extensions import build_extensions
-from focusguard.metrics import StatsCollector, StatsReporter
-from focusguard.refocus import RefocusService
-from focusguard.watchdog import SystemdWatchdog
 
+from focusguard.common.errors import ConfigError
+from focusguard.delivery.discovery import HomeAssistantDiscovery
+from focusguard.delivery.metrics import StatsCollector, StatsReporter
+from focusguard.operate.extensions import build_extensions
+from focusguard.operate.refocus import RefocusService
+from focusguard.operate.watchdog import SystemdWatchdog
+from focusguard.settings.config import parse_config
 from tests.unit.conftest import FakeClock
 from tests.unit.test_app import BLURRY, CNN_CONFIG, SHARP, Rig
 

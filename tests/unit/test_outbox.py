@@ -6,7 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from focusguard.outbox import Outbox
+
+from focusguard.delivery.outbox import Outbox
 
 
 def test_add_pending_remove_in_order(tmp_path: Path) -> None:

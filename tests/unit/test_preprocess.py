@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from focusguard.preprocess import center_crop, quantize_input, to_model_rgb
+
+from focusguard.analysis.preprocess import center_crop, quantize_input, to_model_rgb
 
 
 def _framed(height: int, width: int, border: int) -> np.ndarray:

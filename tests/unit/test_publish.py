@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from focusguard.config import MqttConfig
-from focusguard.events import make_event, make_state
-from focusguard.outbox import Outbox
-from focusguard.publish import MqttPublisher
 from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
+
+from focusguard.common.events import make_event, make_state
+from focusguard.delivery.outbox import Outbox
+from focusguard.delivery.publish import MqttPublisher
+from focusguard.settings.config import MqttConfig
 
 SUCCESS = ReasonCode(PacketTypes.CONNACK, "Success")
 NOT_AUTHORIZED = ReasonCode(PacketTypes.CONNACK, "Not authorized")

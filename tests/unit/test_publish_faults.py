@@ -21,7 +21,7 @@ def fail(client: object, err: BaseException) -> None:
 
 def test_connect_failure_names_the_reason_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _publisher, client, _ = make(tmp_path)
-    with caplog.at_level(logging.DEBUG, logger="focusguard.publish"):
+    with caplog.at_level(logging.DEBUG, logger="focusguard.delivery.publish"):
         for _ in range(3):
             fail(client, ConnectionRefusedError(111, "Connection refused"))
     records = [r for r in caplog.records if "cannot connect" in r.getMessage()]
@@ -32,7 +32,7 @@ def test_connect_failure_names_the_reason_once(tmp_path: Path, caplog: pytest.Lo
 def test_tls_failure_is_an_error_with_a_hint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _publisher, client, _ = make(tmp_path)
     err = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
-    with caplog.at_level(logging.DEBUG, logger="focusguard.publish"):
+    with caplog.at_level(logging.DEBUG, logger="focusguard.delivery.publish"):
         fail(client, err)
     (record,) = [r for r in caplog.records if "TLS" in r.getMessage()]
     assert record.levelno == logging.ERROR
@@ -41,7 +41,7 @@ def test_tls_failure_is_an_error_with_a_hint(tmp_path: Path, caplog: pytest.LogC
 
 def test_refusals_repeat_at_debug_until_a_connect_succeeds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _publisher, client, _ = make(tmp_path)
-    with caplog.at_level(logging.DEBUG, logger="focusguard.publish"):
+    with caplog.at_level(logging.DEBUG, logger="focusguard.delivery.publish"):
         client.connect(NOT_AUTHORIZED)
         client.connect(NOT_AUTHORIZED)
         client.connect(SUCCESS)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from focusguard import quality
-from focusguard.grab import Frame
 
+from focusguard.analysis import quality
+from focusguard.sources.grab import Frame
 from tests.unit.test_app import BLURRY, SHARP, Rig, rig  # noqa: F401 (rig is a fixture)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from focusguard.config import redact_url
-from focusguard.redact import scrub
+
+from focusguard.common.redact import scrub
+from focusguard.settings.config import redact_url
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from focusguard.config import parse_config
-from focusguard.config_extras import RefocusConfig
-from focusguard.refocus import Outcome, RefocusService, optics_request, perform
 
+from focusguard.operate.refocus import Outcome, RefocusService, optics_request, perform
+from focusguard.settings.config import parse_config
+from focusguard.settings.config_extras import RefocusConfig
 from tests.unit.conftest import FakeClock
 from tests.unit.test_app import BLURRY, SHARP, FakePublisher, Rig
 
@@ -25,7 +25,7 @@ USER, PASSWORD, REALM = "operator", "pa55-Wörd!", "AXIS_ACCC8E123456"
 
 
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 -- HTTP digest is MD5 by definition
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 class FakeCamera(ThreadingHTTPServer):

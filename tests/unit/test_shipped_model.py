@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from focusguard.infer import Classifier, default_model_path, load_labels
-from focusguard.preprocess import to_model_rgb
+from focusguard.analysis.infer import Classifier, default_model_path, load_labels
+from focusguard.analysis.preprocess import to_model_rgb
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"
 # Ops the Edge TPU compiler maps (BN and ReLU are folded into CONV_2D by the converter).
@@ -61,5 +61,5 @@ def test_sharp_photo_is_sharp_and_its_defocused_version_blurry() -> None:
     sharp_probs = classifier.classify(to_model_rgb(sharp))
     blurry_probs = classifier.classify(to_model_rgb(defocused))
     first_blurry = labels.index("b_0.75")
-    assert int(np.argmax(sharp_probs)) < first_blurry, dict(zip(labels, sharp_probs.round(3)))
-    assert int(np.argmax(blurry_probs)) >= first_blurry, dict(zip(labels, blurry_probs.round(3)))
+    assert int(np.argmax(sharp_probs)) < first_blurry, dict(zip(labels, sharp_probs.round(3), strict=True))
+    assert int(np.argmax(blurry_probs)) >= first_blurry, dict(zip(labels, blurry_probs.round(3), strict=True))

@@ -4,17 +4,13 @@ int8 -> float rebuild when TensorFlow is installed (the `train` extra)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-TRAINING = Path(__file__).resolve().parents[2] / "models" / "training"
-sys.path.insert(0, str(TRAINING))
-
-import finetune_site as ft
+from models.training import finetune_site as ft
 
 
 def _write_frames(folder: Path, camera: str, count: int, size: tuple[int, int] = (96, 64)) -> list[Path]:
@@ -93,7 +89,7 @@ def test_head_probs_is_the_thesis_head() -> None:
 def test_rebuilt_float_model_matches_the_shipped_int8_model() -> None:
     pytest.importorskip("tensorflow")
     pytest.importorskip("tf_keras")
-    import from_tflite
+    from models.training import from_tflite
 
     photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "sharp_scene.jpg"))
     rgb = cv2.cvtColor(cv2.resize(photo, (448, 448)), cv2.COLOR_BGR2RGB)

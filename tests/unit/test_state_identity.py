@@ -11,15 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from focusguard.baseline import BaselineStore
-from focusguard.fusion import FusionBaselines
-from focusguard.identity import (
+
+from focusguard.analysis.baseline import BaselineStore
+from focusguard.analysis.fusion import FusionBaselines
+from focusguard.common.identity import (
     camera_identity,
     delivery_identity,
     url_without_credentials,
 )
-from focusguard.outbox import Outbox
-from focusguard.statelock import StateDirBusy, StateLock
+from focusguard.delivery.outbox import Outbox
+from focusguard.operate.statelock import StateDirBusy, StateLock
 
 HERE = delivery_identity("127.0.0.1", 1883, "site/focusguard")
 THERE = delivery_identity("10.0.0.9", 8883, "focusguard")
@@ -93,7 +94,7 @@ def test_fusion_baselines_check_the_identity_too(tmp_path: Path) -> None:
 
 def test_the_state_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from focusguard.statelock import StateLock; "
+        "import sys, time; from focusguard.operate.statelock import StateLock; "
         f"StateLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(30)")],
         stdout=subprocess.PIPE, text=True)
     try:

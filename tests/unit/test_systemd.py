@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from focusguard import service
-from focusguard.cli import main
-from focusguard.config import load_config
-from focusguard.errors import FocusguardError
 
+from focusguard.commands.cli import main
+from focusguard.common.errors import FocusguardError
+from focusguard.operate import service
+from focusguard.settings.config import load_config
 from tests.unit.test_watchdog import NotifySocket
 
 REPO = Path(__file__).resolve().parents[2]

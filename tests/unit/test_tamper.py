@@ -1,9 +1,10 @@
-"""focusguard.tamper.TamperWatch: a debounced vote over covered / scene_changed evidence."""
+"""focusguard.analysis.tamper.TamperWatch: a debounced vote over covered / scene_changed evidence."""
 
 from __future__ import annotations
 
 import pytest
-from focusguard.tamper import TamperWatch
+
+from focusguard.analysis.tamper import TamperWatch
 
 
 def feed(watch: TamperWatch, evidence: list[str | None]) -> list[str | None]:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from focusguard.app import FocusGuard
-from focusguard.config import CameraConfig, parse_config
-from focusguard.grab import Frame
-from focusguard.notify import notify, watchdog_timeout_s
-from focusguard.watchdog import Heartbeat, SystemdWatchdog, pipeline_problems
 
+from focusguard.operate.app import FocusGuard
+from focusguard.operate.notify import notify, watchdog_timeout_s
+from focusguard.operate.watchdog import Heartbeat, SystemdWatchdog, pipeline_problems
+from focusguard.settings.config import CameraConfig, parse_config
+from focusguard.sources.grab import Frame
 from tests.unit.conftest import FakeClock
 from tests.unit.test_app import FakeClassifier, FakePublisher, Rig
 

@@ -103,6 +103,7 @@ class FeatureExtractor:
 
     def __init__(self, model) -> None:
         import tf_keras as keras
+
         from models.training.from_tflite import head_from_model, structured_channels
 
         self.model = model
@@ -147,6 +148,7 @@ def fine_tune_head(head: list[np.ndarray], features: np.ndarray, labels: np.ndar
     layer), early stopping on 15% of the frames (`groups`: frame index per sample), then the
     sharp-class bias. Returns the new head and what happened."""
     import tf_keras as keras
+
     from models.training.train import make_head
 
     keras.utils.set_random_seed(seed)

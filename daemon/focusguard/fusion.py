@@ -29,8 +29,9 @@ calibrated model is bounded over every value the CNN's features can take (`Bound
 probability_bounds`: exact extreme leaves per tree). When even the most alarming CNN answer keeps
 P(defocus) below the threshold, the CNN is skipped and its last result is reused (its age in the figures, `cnn_age_s`). The CNN runs
 on every frame of a regime without a baseline (learning, `cnn_only`), whenever the evidence could
-point to defocus, and at least every `cnn_refresh_s` (default 60 s) so the state's class stays
-honest; `cnn_refresh_s: 0` runs it on every analysis. The verdicts equal those of always running
+point to defocus, while its last answer was blurry (so a sharp vote, e.g. the focus_restored
+event, never carries a blurry class), and at least every `cnn_refresh_s` (default 60 s) so the
+state's class stays honest; `cnn_refresh_s: 0` runs it on every analysis. The verdicts equal those of always running
 the CNN (tests/unit/test_cascade.py replays the evaluation sets through both), with two deliberate
 differences in learning, both on the safe side: a frame that skipped the CNN is learnt only when
 no CNN answer could have kept it out (P(defocus) bound below `LEARN_BELOW`); otherwise it waits
@@ -256,7 +257,9 @@ class FusionDetector:
             learnable_without_cnn = False
             if not ran:
                 skip, learnable_without_cnn = self._skip_cnn(regime, x, base)
-                if not skip:
+                # A sharp vote must not carry a blurry class (focus_restored after a focus loss): the
+                # CNN runs until its own answer agrees again.
+                if not skip or cnn.blurry:
                     cnn, ran = self._run_cnn(frame_bgr), True
                     now.cnn = _probabilities(cnn)
             # skipped: the last result stands in (the bound says any answer gives the same verdict)

@@ -228,8 +228,8 @@ class StreamGrabber:
                         self.skipped_keyframes += 1
                         with self._lock:
                             self._last_monotonic = self._clock()  # a keyframe arrived: the stream is alive
-                if skipping or (self.keyframes_mode and not packet.is_keyframe):
-                    continue  # the decoder would skip it anyway (skip_frame NONKEY): spare the call
+                if skipping:
+                    continue
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as err:

@@ -52,6 +52,9 @@ def test_broken_streams_are_isolated_and_never_raise_a_false_alarm(
     # A damaged keyframe leaves ~1.3 s without a usable frame once per loop: longer than the
     # 1.5 s default here would allow with the analysis interval on top.
     cameras["corrupt"]["stream_timeout_s"] = 3.0
+    # The check below reads the CNN's probabilities of the 320x180 part: the CNN on every analysis
+    # (the cascade would reuse the last class while the evidence stays far from defocus).
+    cameras["res"]["cnn_refresh_s"] = 0
     d = start_daemon(daemons, tmp_path, port=broker.port, prefix=prefix, oracle=oracle, cameras=cameras)
 
     def events(cam: str, start: int = 0) -> list[str]:

@@ -21,7 +21,8 @@ EVENT_KEYS = {"id", "type", "camera", "time", "class", "probabilities", "onvif_t
 # The default detector (fusion) adds its figures: P(defocus) against the camera's learnt in-focus
 # baseline for the lighting regime, what decided (learning | cnn_only | fusion), the regime, the
 # sharpness ratio to the baseline and the structure evidence (is it still the camera's view?).
-FUSION_KEYS = {"p_defocus", "basis", "regime", "sharpness_ratio", "structure", "changed_tiles", "scene_change"}
+FUSION_KEYS = {"p_defocus", "basis", "regime", "sharpness_ratio", "structure", "changed_tiles", "scene_change",
+               "cnn_age_s"}
 STATE_KEYS = {"focus", "stream", "class", "probabilities", "updated", "analysis", "tamper"}
 STRUCTURE_SAME_VIEW = 0.8  # fusion.LEARN_MIN_NCC: a defocused view is still the camera's view
 

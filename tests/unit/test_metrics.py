@@ -18,7 +18,7 @@ from focusguard.operate.refocus import RefocusService
 from focusguard.operate.watchdog import SystemdWatchdog
 from focusguard.settings.config import parse_config
 from tests.unit.conftest import FakeClock
-from tests.unit.test_app import BLURRY, CNN_CONFIG, SHARP, Rig
+from tests.unit.test_app import BLURRY, CNN_CONFIG, SHARP, Rig, scene
 
 CONFIG = CNN_CONFIG
 
@@ -60,6 +60,26 @@ def test_snapshot_rates_over_the_last_period() -> None:
     assert (second["analyses"], second["analyses_per_s"], second["focus"]) == (20, 0.5, "lost")
     assert second["reconnects"] == 4
     assert json.loads(json.dumps(second)) == second
+
+
+def test_snapshot_counts_the_cascades_cnn_runs_and_skips(tmp_path: Any) -> None:
+    """The default detector (fusion): its learning frames run the CNN, settled sharp frames skip it;
+    a camera with another detector reports None."""
+    import numpy as np
+
+    rig = Rig(parse_config({"state_dir": str(tmp_path / "state"),
+                            "cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "rtsp://h/b", "detector": "cnn"}}}))
+    view = scene(np.random.default_rng(3))
+    noise = np.random.default_rng(4)
+    for _ in range(12):
+        image = np.clip(view + noise.normal(0, 1.0, view.shape), 0, 255).astype(np.uint8)
+        image[:8, :8] = SHARP
+        rig.clock.advance(1.0)
+        rig.sources["a"].show(image)
+        rig.app.tick_all()
+    a, b = (StatsCollector(rig.app, clock=rig.clock).snapshot()["cameras"][n] for n in ("a", "b"))
+    assert a["cnn_runs"] >= 5 and a["cnn_skipped"] >= 1 and a["cnn_runs"] + a["cnn_skipped"] == 12, a
+    assert (b["cnn_runs"], b["cnn_skipped"]) == (None, None)
 
 
 def test_reporter_publishes_on_the_stats_topic() -> None:
@@ -152,6 +172,7 @@ def test_prometheus_endpoint() -> None:
     assert 'focusguard_focus_state{camera="b",state="unknown"} 1.0' in text
     assert "focusguard_outbox_depth 7.0" in text and "focusguard_outbox_dropped_total 3.0" in text
     assert "focusguard_build_info{version=" in text
+    assert "focusguard_cnn_inferences_total{camera=" not in text  # no fusion camera in this config
 
 
 def test_prometheus_port_taken_is_a_config_error() -> None:

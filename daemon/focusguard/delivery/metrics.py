@@ -2,7 +2,8 @@
 
 Owns `CameraStats` (counted by each camera loop), `StatsCollector.snapshot()` (the
 JSON of `<p>/stats`: per camera analyses/s and mean inference ms since the previous
-snapshot, totals, reconnects, stream and focus state; outbox depth and drops),
+snapshot, totals, reconnects, stream and focus state, the fusion cascade's CNN runs and skips;
+outbox depth and drops),
 `StatsReporter` (app extension publishing it) and `PrometheusExporter` (app
 extension; `prometheus-client` is the optional extra `[metrics]`, imported only when
 `metrics.prometheus_port` is set). Both read the same live objects; nothing here
@@ -77,6 +78,9 @@ class StatsCollector:
                 "reconnects": reconnects(monitor),
                 "stream": monitor.stream,
                 "focus": monitor.decider.focus,
+                # the fusion cascade (analysis/fusion.py): CNN inferences run and skipped, since start
+                "cnn_runs": getattr(monitor.detector, "cnn_runs", None),
+                "cnn_skipped": getattr(monitor.detector, "cnn_skips", None),
             }
             self._previous[name] = (now, stats.analyses, stats.inference_s_total)
         outbox = _outbox(self.app)
@@ -166,6 +170,9 @@ class _Collector:
         stream_up = GaugeMetricFamily("focusguard_stream_up", "1 while frames arrive", labels=["camera"])
         lost = GaugeMetricFamily("focusguard_focus_lost", "1 while the camera is out of focus", labels=["camera"])
         state = GaugeMetricFamily("focusguard_focus_state", "Current focus state", labels=["camera", "state"])
+        cnn_runs = CounterMetricFamily("focusguard_cnn_inferences", "CNN inferences the fusion ran", labels=["camera"])
+        cnn_skips = CounterMetricFamily("focusguard_cnn_skipped",
+                                        "Analyses the fusion settled without the CNN (cascade)", labels=["camera"])
         for name, monitor in self.app.monitors.items():
             stats: CameraStats = monitor.stats
             analyses.add_metric([name], stats.analyses)
@@ -180,7 +187,10 @@ class _Collector:
             lost.add_metric([name], 1.0 if focus == "lost" else 0.0)
             for value in FOCUS_STATES:
                 state.add_metric([name, value], 1.0 if focus == value else 0.0)
-        yield from (analyses, inference, last, recon, stream_up, lost, state)
+            if hasattr(monitor.detector, "cnn_runs"):
+                cnn_runs.add_metric([name], monitor.detector.cnn_runs)
+                cnn_skips.add_metric([name], monitor.detector.cnn_skips)
+        yield from (analyses, inference, last, recon, stream_up, lost, state, cnn_runs, cnn_skips)
         outbox = _outbox(self.app)
         if outbox is not None:
             depth = GaugeMetricFamily("focusguard_outbox_depth", "Events waiting for their PUBACK")

@@ -33,22 +33,9 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from bench.common import CLIPS, RESULTS, CpuWindow, broker, rss_bytes, rtsp_server
+from bench.common import RESULTS, CpuWindow, broker, rss_bytes, rtsp_server, stream_clip
 
 MODES = {"always": {"cnn_refresh_s": 0}, "cascade": {}}
-
-
-def still_clip(height: int, seconds: float = 20.0) -> Path:
-    """A fixed camera: the bench mosaic with the default few-pixel drift (tests.support.clips)."""
-    from tests.support import clips
-
-    width = height * 16 // 9
-    out = CLIPS / f"still_{height}p25_gop25_{seconds:g}s.mp4"
-    if out.is_file():
-        return out
-    image = common.mosaic(width + 64, height + 16)
-    return clips.make_clip(out, image, [clips.Segment("sharp", seconds)], size=(width, height), fps=25, gop=25,
-                           crf=23, preset="veryfast")  # fmt: skip
 
 
 def _daemon_share(config: Path, workdir: Path, warmup: float, window_s: float) -> dict[str, Any]:
@@ -72,7 +59,7 @@ def cost(quick: bool, workdir: Path) -> dict[str, Any]:
     rows = []
     with broker(workdir / "mqtt") as mqtt:
         for height in (1080, 2160):
-            clip = still_clip(height)
+            clip = stream_clip(height, 20.0, still=True)
             with rtsp_server({"/cam": clip}, workdir / f"rtsp{height}") as server:
                 decode = worker(server.url("/cam"), "daemon", 1.0, 3.0, window_s)
                 row: dict[str, Any] = {"stream": f"{height}p25 GOP 25", "interval_s": 1.0,
@@ -95,7 +82,7 @@ def scale(quick: bool, workdir: Path) -> dict[str, Any]:
     # past the learning (LEARN_FRAMES analyses, 50 s at 1 per 10 s: the CNN runs on each of them)
     warmup, window_s = (20.0, 15.0) if quick else (75.0, 40.0)
     rows = []
-    with broker(workdir / "mqtt_scale") as mqtt, rtsp_server({"/cam": still_clip(1080)}, workdir / "rtsp_s") as server:
+    with broker(workdir / "mqtt_scale") as mqtt, rtsp_server({"/cam": stream_clip(1080, 20.0, still=True)}, workdir / "rtsp_s") as server:
         for n in counts:
             cameras = {f"c{i:03d}": {"url": server.url("/cam")} for i in range(n)}
             config = write_config(workdir / f"scale{n}.yaml", mqtt_port=mqtt.port, prefix=f"scale{n}", cameras=cameras,

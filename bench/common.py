@@ -116,17 +116,19 @@ def mosaic(width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def stream_clip(height: int, seconds: float = 10.0, fps: int = 25, gop: int = 25) -> Path:
-    """A cached H.264 clip (PyAV libx264, GOP `gop`, no B-frames) of a slowly panning photo mosaic."""
+def stream_clip(height: int, seconds: float = 10.0, fps: int = 25, gop: int = 25, still: bool = False) -> Path:
+    """A cached H.264 clip (PyAV libx264, GOP `gop`, no B-frames) of a slowly panning photo mosaic;
+    `still`: a fixed camera instead (the few-pixel drift of tests.support.clips, no scene change)."""
     from tests.support import clips
 
     width = height * 16 // 9
-    out = CLIPS / f"pan_{height}p{fps}_gop{gop}_{seconds:g}s.mp4"
+    kind, margin, pan = ("still", (64, 16), (32, 8)) if still else ("pan", (256, 64), (240, 40))
+    out = CLIPS / f"{kind}_{height}p{fps}_gop{gop}_{seconds:g}s.mp4"
     if out.is_file():
         return out
-    image = mosaic(width + 256, height + 64)
+    image = mosaic(width + margin[0], height + margin[1])
     return clips.make_clip(out, image, [clips.Segment("sharp", seconds)], size=(width, height), fps=fps, gop=gop,
-                           crf=23, preset="veryfast", pan_px=(240, 40))
+                           crf=23, preset="veryfast", pan_px=pan)
 
 
 def focus_clip(sharp: float, blur: float, sharp2: float, sigma_1080: float = 4.0, height: int = 720) -> Path:

@@ -38,16 +38,19 @@ def to_int8_tflite(model, images: Iterable[np.ndarray]) -> bytes:  # model: a tf
     return converter.convert()
 
 
+def write_int8(model, train_images: np.ndarray, out: Path, samples: int = 200) -> None:  # model: tf_keras, batch 1
+    """Convert `model` with `samples` seeded picks of the training images as representatives; write `out`."""
+    picks = np.random.default_rng(0).choice(len(train_images), size=min(samples, len(train_images)), replace=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(to_int8_tflite(model, (train_images[i] for i in sorted(picks))))  # sorted: sequential reads
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
+
+
 def export_int8(weights: Path | None, dataset: Path, out: Path, samples: int = 200) -> None:
     model = build_classifier(batch_size=1)  # fixed batch: the Edge TPU compiler needs it
     if weights is not None:
         model.load_weights(str(weights))
-    images = np.load(dataset / "train_x.npy", mmap_mode="r")
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(images), size=min(samples, len(images)), replace=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(to_int8_tflite(model, (images[i] for i in picks)))
-    print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
+    write_int8(model, np.load(dataset / "train_x.npy", mmap_mode="r"), out, samples)
 
 
 def main() -> None:

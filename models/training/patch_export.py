@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.training.export import to_int8_tflite
+from models.training.export import write_int8
 from models.training.patch_net import build_patch_model, fold_into_classifier
 
 
@@ -31,11 +31,7 @@ def export(weights: Path, data: Path, out: Path, samples: int = 200) -> None:
     print(f"folded vs GAP max |dp| on 4 validation frames: {drift:.2e}", file=sys.stderr)
     if drift > 1e-4:
         raise SystemExit(f"fold mismatch {drift:.2e}: not exporting")
-    train = np.load(data / "train_x.npy", mmap_mode="r")
-    picks = np.random.default_rng(0).choice(len(train), size=min(samples, len(train)), replace=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(to_int8_tflite(folded, (train[i] for i in sorted(picks))))
-    print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
+    write_int8(folded, np.load(data / "train_x.npy", mmap_mode="r"), out, samples)
 
 
 def main() -> None:

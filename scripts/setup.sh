@@ -36,6 +36,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-tools
   openssl  # TLS test material (openssl CLI)
+  zookeeper  # the many-boxes tests start a real ZooKeeper (its server jars; pulls in Java)
   systemd  # systemd-analyze verify for the unit-file tests
 )
 SUDO=()

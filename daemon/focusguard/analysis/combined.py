@@ -206,6 +206,7 @@ class BaselineCommands:
         self, monitors: dict[str, Any], publisher: Any, topic_prefix: str
     ) -> None:
         self.monitors, self.publisher, self.prefix = monitors, publisher, topic_prefix
+        self.foreign: Callable[[str], bool] = lambda _camera: False  # coordination: a site camera not held here
 
     def start(self) -> None:
         if callable(getattr(self.publisher, "subscribe", None)):
@@ -218,6 +219,9 @@ class BaselineCommands:
         camera = topic[len(self.prefix) + 1 :].split("/")[0]
         monitor = self.monitors.get(camera)
         detector = getattr(monitor, "detector", None)
+        if monitor is None and self.foreign(camera):
+            log.debug("baseline reset for %s: another instance watches it", camera)
+            return
         if not callable(getattr(detector, "request_reset", None)):
             log.warning(
                 "baseline reset for %r ignored: no such camera with detector combined",

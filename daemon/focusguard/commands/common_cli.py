@@ -19,6 +19,8 @@ def setup_logging(level: str) -> None:
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format=fmt, force=True)
+    # kazoo logs every ZooKeeper request at debug: a flood, and not ours to debug
+    logging.getLogger("kazoo").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def model_config_error(config: AppConfig, err: ModelError) -> ConfigError:

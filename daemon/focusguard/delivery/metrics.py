@@ -66,7 +66,7 @@ class StatsCollector:
     def snapshot(self) -> dict[str, Any]:
         now = self._clock()
         cameras: dict[str, Any] = {}
-        for name, monitor in self.app.monitors.items():
+        for name, monitor in list(self.app.monitors.items()):
             stats: CameraStats = monitor.stats
             since, count, spent = self._previous.get(name, (self._started, 0, 0.0))
             done = stats.analyses - count
@@ -173,7 +173,7 @@ class _Collector:
         cnn_runs = CounterMetricFamily("focusguard_cnn_inferences", "CNN inferences the fusion ran", labels=["camera"])
         cnn_skips = CounterMetricFamily("focusguard_cnn_skipped",
                                         "Analyses the fusion settled without the CNN (cascade)", labels=["camera"])
-        for name, monitor in self.app.monitors.items():
+        for name, monitor in list(self.app.monitors.items()):
             stats: CameraStats = monitor.stats
             analyses.add_metric([name], stats.analyses)
             inference.add_metric([name], stats.inference_s_total)

@@ -51,11 +51,12 @@ class _Inflight:
 class MqttPublisher:
     """Publishes availability, state and events; survives broker outages and restarts."""
 
-    def __init__(self, cfg: MqttConfig, outbox: Outbox, client: Any = None) -> None:
+    def __init__(self, cfg: MqttConfig, outbox: Outbox, client: Any = None, availability_topic: str | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.prefix = cfg.topic_prefix
-        self.availability_topic = f"{self.prefix}/available"
+        # `<p>/available`; one per instance when instances share a site (`<p>/instances/<id>/available`)
+        self.availability_topic = availability_topic or f"{self.prefix}/available"
         self.client = client if client is not None else self._make_client()
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -116,6 +117,14 @@ class MqttPublisher:
         )  # fmt: skip
         self._inbox.put(("event", entry_id))
         return entry_id
+
+    def forget_camera(self, camera: str) -> None:
+        """Another instance watches `camera` now: never re-send its state (a reconnect would overwrite theirs)."""
+        self._inbox.put(("forget", camera))
+
+    def forget_retained(self, topic: str) -> None:
+        """Stop re-sending a `publish_retained` message after reconnects (its camera moved to another instance)."""
+        self._inbox.put(("forget_retained", topic))
 
     def publish_retained(self, topic: str, payload: str) -> None:
         """A retained QoS 1 message outside the camera contract (discovery); re-sent after every connect."""
@@ -320,6 +329,12 @@ class MqttPublisher:
             self._retained_dirty.add(topic)
         elif kind == "republish":
             self._retained_dirty.update(self._retained)
+        elif kind == "forget":
+            self._states.pop(value, None)
+            self._dirty.discard(value)
+        elif kind == "forget_retained":
+            self._retained.pop(value, None)
+            self._retained_dirty.discard(value)
         elif kind == "volatile" and self.connected:
             self._volatile.append(value)
         elif kind == "subscribe" and self.connected:

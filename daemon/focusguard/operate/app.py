@@ -121,6 +121,7 @@ class CameraMonitor:
         self.heartbeat = Heartbeat(clock)  # progress of this loop, for the systemd watchdog (watchdog.py)
         # Called with (monitor, event) after each event is published, e.g. refocus on focus_lost.
         self.event_listeners: list[Callable[[CameraMonitor, dict[str, Any]], None]] = []
+        self.owner: str | None = None  # with coordination: the instance watching this camera, in the state
 
     def publish_initial_state(self) -> None:
         self._publish_state(self._wall_clock())
@@ -276,6 +277,8 @@ class CameraMonitor:
         state["tamper"] = self.tamper.reason
         if self.analysis_reason is not None:
             state["analysis_reason"] = self.analysis_reason
+        if self.owner is not None:
+            state["owner"] = self.owner
         self.publisher.publish_state(self.camera.name, state)
 
 
@@ -305,19 +308,37 @@ class FocusGuard:
         pool = self._make_pool() if classifier is None else []
         self.inference = FairClassifier(self.classifier, pool=pool)
         self.publisher = publisher if publisher is not None else self._make_publisher()
-        factory = grabber_factory or default_grabber_factory
+        self._factory = grabber_factory or default_grabber_factory
+        self._wall_clock = wall_clock
+        # The cameras watched here: all of them on a single box; with `coordination`, the share
+        # ZooKeeper gives this instance, changing at run time (scaleout.py).
         self.monitors: dict[str, CameraMonitor] = {}
         for camera in config.cameras:
-            try:
-                self.monitors[camera.name] = CameraMonitor(
-                    camera, factory(camera), self.inference.for_camera(camera.name), self.publisher, clock, wall_clock,
-                    state_dir=config.state_dir, identity=camera_identity(self.delivery, camera.name, camera.url),
-                )
-            except ValueError as err:  # blurry_from not among the model's own labels
-                raise ConfigError(config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
-        self._threads: list[threading.Thread] = []
+            monitor = self.build_monitor(camera)  # also validates every camera when coordinated
+            if config.coordination is None:
+                self.monitors[camera.name] = monitor
+        self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
         # start()/stop() add-ons (extensions.py: watchdog, discovery, refocus, stats); None: from config
         self.extensions: list[Any] | None = None
+        self.coordinator: Any = None  # with `coordination`: the Coordinator (scaleout.py), for readiness and stats
+
+    @property
+    def instance_id(self) -> str | None:
+        """This instance's name in its group (`coordination.instance_id`); None on a single box."""
+        return self.config.coordination.instance_id if self.config.coordination else None
+
+    def build_monitor(self, camera: CameraConfig) -> CameraMonitor:
+        """A fresh monitor of `camera` (its baselines loaded from `state_dir`); ConfigError for a bad `blurry_from`."""
+        try:
+            monitor = CameraMonitor(
+                camera, self._factory(camera), self.inference.for_camera(camera.name), self.publisher, self._clock,
+                self._wall_clock, state_dir=self.config.state_dir,
+                identity=camera_identity(self.delivery, camera.name, camera.url),
+            )
+        except ValueError as err:  # blurry_from not among the model's own labels
+            raise ConfigError(self.config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
+        monitor.owner = self.instance_id
+        return monitor
 
     def _make_classifier(self) -> ClassifierLike:
         from focusguard.analysis.infer import Classifier
@@ -345,7 +366,7 @@ class FocusGuard:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             lock.acquire()
             outbox = Outbox(state_dir / "outbox.sqlite3", limit=self.config.mqtt.outbox_limit,
-                            identity=self.delivery)
+                            identity=self.delivery)  # fmt: skip
         except StateDirBusy as err:
             raise ConfigError(self.config.source, "state_dir", str(err)) from None
         except Exception as err:  # OSError, sqlite3.Error: both mean "state_dir is unusable"
@@ -358,7 +379,13 @@ class FocusGuard:
             log.warning("outbox: %d undelivered event(s) were dropped so far (outbox full)", outbox.dropped)
         if len(outbox):
             log.info("outbox: %d undelivered event(s) from before will be re-sent", len(outbox))
-        return MqttPublisher(self.config.mqtt, outbox)
+        return MqttPublisher(self.config.mqtt, outbox, availability_topic=self.availability_topic)
+
+    @property
+    def availability_topic(self) -> str:
+        """`<p>/available`; with coordination one per instance: `<p>/instances/<id>/available`."""
+        prefix = self.config.mqtt.topic_prefix
+        return f"{prefix}/instances/{self.instance_id}/available" if self.instance_id else f"{prefix}/available"
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -370,16 +397,53 @@ class FocusGuard:
         if self.extensions is None:
             self.extensions = build_extensions(self)  # may fail (a taken metrics port) before anything starts
         self.publisher.start()
-        for monitor in self.monitors.values():
-            monitor.publish_initial_state()
-            monitor.source.start()
-            thread = threading.Thread(target=self._loop, args=(monitor,), name=f"monitor-{monitor.camera.name}")
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
-        log.info("watching %d camera(s)", len(self.monitors))
+        for monitor in list(self.monitors.values()):
+            self._start_monitor(monitor)
+        if self.config.coordination is None:
+            log.info("watching %d camera(s)", len(self.monitors))
         for extension in self.extensions:
             extension.start()
+
+    def _start_monitor(self, monitor: CameraMonitor) -> None:
+        monitor.publish_initial_state()
+        monitor.source.start()
+        stop = threading.Event()
+        thread = threading.Thread(target=self._loop, args=(monitor, stop), name=f"monitor-{monitor.camera.name}")
+        thread.daemon = True
+        thread.start()
+        self._threads[monitor.camera.name] = (thread, stop)
+
+    def watch(self, monitor: CameraMonitor) -> None:
+        """Start watching one more camera at run time (coordination gave it to this instance)."""
+        self.monitors[monitor.camera.name] = monitor
+        for extension in self.extensions or []:
+            added = getattr(extension, "camera_added", None)
+            if callable(added):
+                added(monitor)
+        self._start_monitor(monitor)
+
+    def unwatch(self, name: str) -> CameraMonitor | None:
+        """Stop watching a camera at run time: its loop ends, its baselines are saved, its grabber stops
+        in the background; the publisher forgets its state so a reconnect never re-sends it."""
+        monitor = self.monitors.get(name)
+        thread, stop = self._threads.pop(name, (None, None))
+        if stop is not None:
+            stop.set()
+        if thread is not None:
+            thread.join(10.0)
+        if monitor is None:
+            return None
+        del self.monitors[name]
+        save_baselines(monitor.detector)
+        threading.Thread(target=monitor.source.stop, name=f"stop-{name}", daemon=True).start()
+        forget = getattr(self.publisher, "forget_camera", None)
+        if callable(forget):
+            forget(name)
+        for extension in self.extensions or []:
+            removed = getattr(extension, "camera_removed", None)
+            if callable(removed):
+                removed(name)
+        return monitor
 
     def tick_all(self) -> None:
         """One step for every camera, each isolated from the others' errors (tests, tools)."""
@@ -412,7 +476,8 @@ class FocusGuard:
                 extension.stop()
             except Exception:
                 log.exception("stopping %s failed", type(extension).__name__)
-        for thread in self._threads:
+        for thread, stop in list(self._threads.values()):
+            stop.set()
             thread.join(5.0)
         # Grabbers may sit in a blocking open/read for a few seconds: stop them in parallel.
         stoppers = [threading.Thread(target=m.source.stop, daemon=True) for m in self.monitors.values()]
@@ -424,16 +489,24 @@ class FocusGuard:
         for close in self._closers:
             close()
 
-    def _loop(self, monitor: CameraMonitor) -> None:
+    def _loop(self, monitor: CameraMonitor, stop: threading.Event) -> None:
         interval = monitor.camera.interval_s
         due = self._clock()
-        while not self.stop_event.is_set():
+        while not self.stop_event.is_set() and not stop.is_set():
             _guarded_tick(monitor)
             due += interval
             now = self._clock()
             if due < now:  # fell behind (slow inference): skip, do not burst
                 due = now + interval
-            self.stop_event.wait(due - now)
+            stop.wait(due - now)
+
+
+def save_baselines(detector: Any) -> None:
+    """Write a detector's learnt baselines now (fusion: `baselines`, combined: `store`), e.g. before a hand-over."""
+    for store in (getattr(detector, "baselines", None), getattr(detector, "store", None)):
+        save = getattr(store, "save", None)
+        if callable(save):
+            save()
 
 
 def _guarded_tick(monitor: CameraMonitor) -> None:

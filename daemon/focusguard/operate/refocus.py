@@ -146,8 +146,13 @@ class RefocusService:
         self._last: dict[str, float] = {}
         self._busy: set[str] = set()
         self._jobs: queue.Queue[tuple[str, str, str, RefocusConfig] | None] = queue.Queue()
+        self.holds: Callable[[str], bool] = lambda _camera: True  # coordination: only cameras watched here
         self._thread: threading.Thread | None = None
         self.done_listeners: list[Callable[[str], None]] = []  # camera name, after refocus_done (worker thread)
+
+    def camera_added(self, monitor: Any) -> None:
+        """Coordination gave this instance one more camera: refocus it on its `focus_lost` too."""
+        self.attach({monitor.camera.name: monitor})
 
     def attach(self, monitors: dict[str, Any]) -> None:
         """Refocus automatically on `focus_lost` for cameras with an action and `on_focus_lost`."""
@@ -177,6 +182,9 @@ class RefocusService:
         camera = topic[len(self.prefix) + 1 : -len("/refocus")]
         if camera not in self.cameras:
             log.warning("refocus command for unknown camera %r ignored", camera)
+            return
+        if not self.holds(camera):
+            log.debug("refocus command for %s: another instance watches it", camera)
             return
         action = None
         try:

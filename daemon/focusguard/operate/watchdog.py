@@ -55,7 +55,7 @@ class Heartbeat:
 def pipeline_problems(app: Any, stall_s: float) -> list[str]:
     """What keeps the pipeline from being alive; empty when every part made progress recently."""
     problems = []
-    for name, monitor in app.monitors.items():
+    for name, monitor in list(app.monitors.items()):  # coordination changes it at run time
         why = monitor.heartbeat.stalled(monitor.camera.interval_s, stall_s)
         if why:
             problems.append(f"camera {name}: {why}")

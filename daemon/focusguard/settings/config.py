@@ -29,6 +29,7 @@ from focusguard.settings.config_extras import (
     parse_metrics,
     parse_refocus,
 )
+from focusguard.settings.scaleout import CoordinationConfig, HealthConfig, parse_coordination, parse_health
 from focusguard.settings.yamlconf import Section, kind, parse_yaml, show
 
 KeyframesOnly = Literal["auto"] | bool
@@ -122,6 +123,8 @@ class AppConfig:
     log_level: str = "info"
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    coordination: CoordinationConfig | None = None  # None: a single box (scaleout.py)
+    health: HealthConfig = field(default_factory=HealthConfig)
     source: str = "<config>"
 
 
@@ -151,7 +154,8 @@ def parse_config(data: Any, file: str = "<config>") -> AppConfig:
     if data is None:
         raise ConfigError(file, "(document)", "empty; expected a mapping with at least 'cameras'")
     root = Section(file, "", data)
-    root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras", "homeassistant", "metrics")
+    root.allow("mqtt", "model", "state_dir", "log_level", "defaults", "cameras", "homeassistant", "metrics",
+               "coordination", "health")
     base_dir = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
     mqtt = _parse_mqtt(root.section("mqtt"), base_dir)
     model = _parse_model(root.section("model"), base_dir)
@@ -179,6 +183,8 @@ def parse_config(data: Any, file: str = "<config>") -> AppConfig:
         log_level=log_level,
         homeassistant=parse_homeassistant(root.section("homeassistant")),
         metrics=parse_metrics(root.section("metrics")),
+        coordination=parse_coordination(root.section("coordination")),
+        health=parse_health(root.section("health")),
         source=file,
     )
 

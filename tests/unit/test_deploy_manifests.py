@@ -236,3 +236,15 @@ def test_image_user_matches_the_pod_security_context() -> None:
     assert pod["runAsUser"] == pod["fsGroup"] == 10001 and pod["runAsNonRoot"] is True
     ctx = container()["securityContext"]
     assert ctx["readOnlyRootFilesystem"] is True and ctx["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_configmaps_config_is_accepted_by_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped config passes the daemon's own validation (unknown keys, coordination, health, secrets)."""
+    from focusguard.settings.config import parse_config
+
+    secret = resource("Secret", "focusguard-secrets")["stringData"]
+    for name, value in secret.items():
+        monkeypatch.setenv(name, value)
+    config = parse_config(daemon_config(), "configmap.yaml")
+    assert config.coordination is not None and config.coordination.path.startswith("/focusguard/")
+    assert config.health.port == port_number(container()["livenessProbe"]["httpGet"]["port"])

@@ -314,9 +314,10 @@ class FocusGuard:
         # ZooKeeper gives this instance, changing at run time (scaleout.py).
         self.monitors: dict[str, CameraMonitor] = {}
         for camera in config.cameras:
-            monitor = self.build_monitor(camera)  # also validates every camera when coordinated
             if config.coordination is None:
-                self.monitors[camera.name] = monitor
+                self.monitors[camera.name] = self.build_monitor(camera)
+            else:  # monitors come with ZooKeeper's share; check every camera's threshold now
+                self._check_blurry_from(camera)
         self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
         # start()/stop() add-ons (extensions.py: watchdog, discovery, refocus, stats); None: from config
         self.extensions: list[Any] | None = None
@@ -339,6 +340,14 @@ class FocusGuard:
             raise ConfigError(self.config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
         monitor.owner = self.instance_id
         return monitor
+
+    def _check_blurry_from(self, camera: CameraConfig) -> None:
+        from focusguard.analysis.decide import blurry_index
+
+        try:
+            blurry_index(self.classifier.labels, camera.blurry_from)
+        except ValueError as err:
+            raise ConfigError(self.config.source, f"cameras.{camera.name}.blurry_from", str(err)) from err
 
     def _make_classifier(self) -> ClassifierLike:
         from focusguard.analysis.infer import Classifier

@@ -73,6 +73,7 @@ class Coordinator:
         self.moves = 0  # cameras taken or given up since start (stats)
         self._children: list[str] | None = None  # the members node's children, from the watch
         self._watching_members = False
+        self._share_of: tuple[tuple[str, ...], set[str]] | None = None
         self._waiting: dict[str, float] = {}  # camera -> since when its owner node is someone else's
         self._suspended_since: float | None = None
         self._session_lost = False
@@ -82,12 +83,16 @@ class Coordinator:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        self.client.add_listener(self._on_state)
-        self.client.start_async()  # ZooKeeper down at start: keep trying, watch nothing meanwhile
+        self.connect()
         self._thread = threading.Thread(target=self._run, name="coordination", daemon=True)
         self._thread.start()
         log.info("coordination: instance %s joining %s at %s (%d camera(s) in the site)",
                  self.me, self.cfg.path, self.cfg.hosts, len(self.cameras))
+
+    def connect(self) -> None:
+        """Listen to the connection state and start connecting (without the loop: `step()` by hand in tests)."""
+        self.client.add_listener(self._on_state)
+        self.client.start_async()  # ZooKeeper down at start: keep trying, watch nothing meanwhile
 
     def stop(self) -> None:
         """Hand every camera over (state saved, owner nodes deleted), leave the group, close the session."""
@@ -164,7 +169,7 @@ class Coordinator:
         self.members = tuple(sorted({c.split("-", 1)[1] for c in children if "-" in c}))
         self.status = "joined"
         self._resume_parked()
-        wanted = {c for c in self.cameras if owner_of(c, self.members) == self.me}
+        wanted = self._share(self.members)
         for camera in sorted(self.held - wanted):
             self._let_go(camera, handover=True)
         now = self._clock()
@@ -174,6 +179,12 @@ class Coordinator:
                 self._take(camera)
         if self._sync is not None and self.held:
             self._sync(set(self.held))
+
+    def _share(self, members: tuple[str, ...]) -> set[str]:
+        """This instance's cameras among `members` (hashing 2,000 x 20 costs ~40 ms: once per membership)."""
+        if self._share_of is None or self._share_of[0] != members:
+            self._share_of = (members, {c for c in self.cameras if owner_of(c, members) == self.me})
+        return set(self._share_of[1])
 
     def _connected(self) -> bool:
         return str(self.client.state) == "CONNECTED"

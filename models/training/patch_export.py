@@ -1,4 +1,5 @@
-"""Fold a trained patch model (GAP head) into the Table 3.8 448 network and export it int8.
+"""Turn a trained patch model (GAP head) into its 448, batch-1 network (`nets.NETS[net].to_448`: for
+Pix2Pix the Table 3.8 fold) and export it int8.
 
 The representative set is real training samples of the lens cache. The folded float model is
 checked against the GAP model on a few validation frames before export (same outputs).
@@ -16,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from models.training.export import write_int8
-from models.training.patch_net import build_patch_model, fold_into_classifier
+from models.training.nets import NETS
 
 
-def export(weights: Path, data: Path, out: Path, samples: int = 200) -> None:
-    patch = build_patch_model()
+def export(weights: Path, data: Path, out: Path, samples: int = 200, net: str = "pix2pix") -> None:
+    spec = NETS[net]
+    patch = spec.build_crop()
     patch.load_weights(str(weights))
-    folded = fold_into_classifier(patch, batch_size=1)
+    folded = spec.to_448(patch)
     val = np.load(data / "val_x.npy", mmap_mode="r")
     probe = np.asarray(val[:4]).astype(np.float32) / 255.0
     gap = patch.predict(probe, verbose=0)
@@ -40,8 +42,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("models/work/lens"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--net", choices=tuple(NETS), default="pix2pix")
     args = parser.parse_args()
-    export(args.weights, args.data, args.out, args.samples)
+    export(args.weights, args.data, args.out, args.samples, args.net)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ A stopped run resumes where it was; `--minutes` bounds one sitting.
 Usage:
   python -m models.training.patch_train --bench            # samples/s per crop, batch, precision
   python -m models.training.patch_train --minutes 150      # train (resumes)
+  python -m models.training.patch_train --net mann --work models/work/mannrun   # the thesis' MANN (nets.py)
 """
 
 from __future__ import annotations
@@ -126,13 +127,16 @@ class Trainer:
         import tensorflow as tf
         import tf_keras as keras
 
-        from models.training.patch_net import build_patch_model
+        from models.training.nets import NETS
 
         tf.config.threading.set_inter_op_parallelism_threads(1)
+        if getattr(args, "threads", 0):  # two runs side by side: one core each
+            tf.config.threading.set_intra_op_parallelism_threads(int(args.threads))
         if config["precision"] == "bfloat16":
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         self.tf, self.keras, self.args, self.config = tf, keras, args, config
-        self.model = build_patch_model(seed=int(config["seed"]))
+        self.net = NETS[str(config.get("net", "pix2pix"))]  # runs from before --net are Pix2Pix
+        self.model = self.net.build_crop(seed=int(config["seed"]))
         peak, warmup, total = float(config["peak_lr"]), int(config["warmup"]), int(config["total_steps"])
 
         class Schedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -163,10 +167,10 @@ class Trainer:
             return loss
 
         self.train_step = train_step
-        names = [f"relu{i}" for i in range(1, 7)] + ["dense"]
+        names = self.net.probe_layers
         self.probe = keras.Model(model.input, [model.get_layer(n).output for n in names] + [model.output])
-        # Whole frames: the 448 conv maps are too big to watch cheaply; dense units and output only.
-        self.head_probe = keras.Model(model.input, [model.get_layer("dense").output, model.output])
+        # Whole frames: the 448 conv maps are too big to watch cheaply; the last probed layer and output only.
+        self.head_probe = keras.Model(model.input, [model.get_layer(names[-1]).output, model.output])
 
     @property
     def step(self) -> int:
@@ -194,7 +198,7 @@ class Trainer:
             predicted.append(probs.argmax(1))
         assert alive is not None
         said = np.concatenate(predicted)
-        names = [f"relu{i}" for i in range(1, 7)] + ["dense"] if every_layer else ["dense"]
+        names = list(self.net.probe_layers) if every_layer else [self.net.probe_layers[-1]]
         return {"loss": loss / len(labels), "acc": float((said == labels).mean()), **binary_figures(labels, said),
                 "dead": {n: float((~a).mean()) for n, a in zip(names, alive, strict=True)}}
 
@@ -205,7 +209,7 @@ def load_config(args: argparse.Namespace) -> dict[str, object]:
     if path.exists():
         return dict(json.loads(path.read_text()))
     config: dict[str, object] = {k: getattr(args, k) for k in
-                                 ("crop", "batch", "peak_lr", "warmup", "total_steps", "weight_decay",
+                                 ("net", "crop", "batch", "peak_lr", "warmup", "total_steps", "weight_decay",
                                   "true_mass", "precision", "seed")}
     config["data"] = str(args.data)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -251,7 +255,7 @@ def train(args: argparse.Namespace) -> None:
                      "samples_per_s": rate, "crops": result}
             log(args.work, entry)
             tqdm.write(f"step {step}: crop val acc {result['acc']:.3f} binary {result['binary_acc']:.3f} "
-                       f"far {result['far']:.3f} loss {result['loss']:.3f} dead dense {result['dead']['dense']:.2f}",  # type: ignore[index]
+                       f"far {result['far']:.3f} loss {result['loss']:.3f} dead head {list(result['dead'].values())[-1]:.2f}",  # type: ignore[union-attr]
                        file=sys.stderr)
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
             trainer.manager.save()
@@ -282,12 +286,12 @@ def frame_eval(trainer: Trainer, cache: Cache, idx: npt.NDArray[np.int64], work:
     return best
 
 
-def bench_one(crop: int, batch: int, precision: str, steps: int) -> float:
+def bench_one(crop: int, batch: int, precision: str, steps: int, net: str = "pix2pix") -> float:
     """Samples/s of training steps on real cache crops (after 3 warm-up steps)."""
     import tempfile
 
     args = argparse.Namespace(work=Path(tempfile.mkdtemp(prefix="patch-bench-")))
-    config = {"precision": precision, "seed": 0, "peak_lr": 1e-4, "warmup": 10, "total_steps": 100,
+    config = {"net": net, "precision": precision, "seed": 0, "peak_lr": 1e-4, "warmup": 10, "total_steps": 100,
               "weight_decay": 0.01, "true_mass": 0.8}
     trainer = Trainer(args, config)
     rng = np.random.default_rng(0)
@@ -301,12 +305,12 @@ def bench_one(crop: int, batch: int, precision: str, steps: int) -> float:
     return steps * batch / (time.time() - start)
 
 
-def bench(configs: list[str], steps: int) -> None:
+def bench(configs: list[str], steps: int, net: str = "pix2pix") -> None:
     """Each configuration in a fresh process (a precision policy is global to TensorFlow)."""
     for spec in configs:
         crop, batch, precision = spec.split(":")
         out = subprocess.run([sys.executable, "-m", "models.training.patch_train", "--bench-one", spec,
-                              "--bench-steps", str(steps)], capture_output=True, text=True, check=False)
+                              "--bench-steps", str(steps), "--net", net], capture_output=True, text=True, check=False)
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
         print(f"crop {crop:>3} batch {batch:>3} {precision:8s}: {line}", flush=True)
 
@@ -314,8 +318,11 @@ def bench(configs: list[str], steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("models/work/lens"))
+    parser.add_argument("--net", choices=("pix2pix", "mann", "mff"), default="pix2pix",
+                        help="which of the thesis' CNNs (models/training/nets.py); fixed at a run's first start")
     parser.add_argument("--work", type=Path, default=Path("models/work/patchrun"))
     parser.add_argument("--minutes", type=float, default=60.0, help="bound on this sitting")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--peak-lr", type=float, default=6e-4)
@@ -336,10 +343,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.bench_one:
         crop, batch, precision = args.bench_one.split(":")
-        print(f"{bench_one(int(crop), int(batch), precision, args.bench_steps):.1f} samples/s")
+        print(f"{bench_one(int(crop), int(batch), precision, args.bench_steps, args.net):.1f} samples/s")
     elif args.bench is not None:
         bench(args.bench or ["128:32:float32", "128:64:float32", "96:64:float32", "128:32:bfloat16"],
-              args.bench_steps)
+              args.bench_steps, args.net)
     else:
         train(args)
 

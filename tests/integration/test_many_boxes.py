@@ -108,6 +108,12 @@ def shared_regimes(client: Any, site: str, camera: str) -> list[str]:
     return sorted(json.loads(client.get(node)[0])["regimes"])
 
 
+def availability_of(collector: MqttCollector, prefix: str, camera: str) -> str | None:
+    """The availability topic in the camera's latest Home Assistant discovery config."""
+    last = collector.last(f"homeassistant/binary_sensor/{prefix}/{camera}/config")
+    return None if last is None else str(last.json()["availability"][0]["topic"])
+
+
 def latest_owner(collector: MqttCollector, prefix: str, camera: str) -> str | None:
     last = collector.last(f"{prefix}/{camera}/state")
     return None if last is None else last.json().get("owner")
@@ -149,16 +155,16 @@ def test_three_instances_share_nine_cameras_and_hand_over_on_kill_9_and_on_join(
         for camera in cameras:
             wait_for(lambda camera=camera: latest_owner(seen, prefix, camera) == owner_of(camera, names), 30.0,
                      f"{camera}'s retained state naming its owner")
-        for name, d in instances.items():
+        for name, d in instances.items():  # its log says so too (written just after the owner node)
             mine = [c for c in cameras if owner_of(c, names) == name]
-            watched = [c for c in cameras if watching_now(d, name, c)]
-            assert sorted(watched) == mine, (name, watched, mine)
+            wait_for(lambda d=d, name=name, mine=mine: [c for c in cameras if watching_now(d, name, c)] == mine,
+                     10.0, f"{name}'s log: watching exactly {mine}")
         # baselines reach ZooKeeper (learnt while sharp), so they can move with their camera
         wait_for(lambda: all(shared_regimes(zk_client, site, c) for c in cameras), 40.0,
                  "every camera's learnt fusion baseline in ZooKeeper")
         # Home Assistant: each camera's availability is its owner's instance topic
-        config = seen.wait_topic("homeassistant/binary_sensor/" + prefix + "/cam0/config", lambda m: True, 10.0)
-        assert config.json()["availability"][0]["topic"] == f"{prefix}/instances/{victim}/available"
+        wait_for(lambda: availability_of(seen, prefix, "cam0") == f"{prefix}/instances/{victim}/available", 10.0,
+                 f"cam0's discovery naming {victim}'s availability (now {availability_of(seen, prefix, 'cam0')})")
 
         # 2. kill -9 the victim; its camera cam0 goes out of focus while nobody watches it
         survivors = [n for n in names if n != victim]
@@ -183,9 +189,8 @@ def test_three_instances_share_nine_cameras_and_hand_over_on_kill_9_and_on_join(
         # the focus loss that began during the hand-over is reported, once, by the new owner
         lost = seen.wait_topic(f"{prefix}/cam0/events", lambda m: m.json()["type"] == "focus_lost", 40.0)
         assert f'"owner":"{new_owner}"' in (seen.last(f"{prefix}/cam0/state") or lost).text
-        lost_config = seen.last("homeassistant/binary_sensor/" + prefix + "/cam0/config")
-        assert lost_config is not None
-        assert lost_config.json()["availability"][0]["topic"] == f"{prefix}/instances/{new_owner}/available"
+        wait_for(lambda: availability_of(seen, prefix, "cam0") == f"{prefix}/instances/{new_owner}/available",
+                 10.0, f"cam0's discovery naming {new_owner}'s availability")
 
         # 3. a fourth instance joins and takes its share
         everyone = [*survivors, "fg-d"]

@@ -1,0 +1,52 @@
+"""The thesis' other two CNNs (models/training/nets.py) and the models shipped from them.
+
+TensorFlow part (skipped without the `train` extra): each net's 448 export form gives the crop
+model's outputs on a whole frame, and the parameter counts are within 1% of the thesis'.
+Shipped part (always): every `models/*_int8.tflite` of these nets loads in the daemon's
+interpreter, takes 448x448 uint8 with batch 1, answers 9 classes, and uses Edge TPU ops only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = {"mann": REPO / "models" / "mann" / "focusguard_mann_448_int8.tflite",
+           "mff": REPO / "models" / "mff" / "focusguard_mff_448_int8.tflite"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["mann", "mff"])
+def test_the_448_form_is_the_crop_model_on_a_whole_frame(name: str) -> None:
+    pytest.importorskip("tensorflow")
+    from models.training.nets import NETS
+
+    net = NETS[name]
+    crop_model = net.build_crop(seed=3)
+    whole = net.to_448(crop_model)
+    frames = np.random.default_rng(0).random((2, 448, 448, 3), dtype=np.float32)
+    expected = crop_model.predict(frames, verbose=0)
+    got = np.concatenate([whole.predict(f[None], verbose=0) for f in frames])
+    assert np.abs(expected - got).max() < 1e-4
+    assert abs(whole.count_params() - net.thesis_params) / net.thesis_params < 0.01, whole.count_params()
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_is_448_uint8_batch_1_with_edgetpu_ops_only(name: str) -> None:
+    from focusguard.analysis.infer import Classifier
+
+    path = SHIPPED[name]
+    if not path.is_file():
+        pytest.fail(f"{path} is missing")
+    classifier = Classifier(path, device="cpu", threads=1)  # labels.txt beside it
+    assert classifier.labels[0] == "sharp" and len(classifier.labels) == 9
+    probs = classifier.classify(np.zeros((448, 448, 3), np.uint8))
+    assert probs.shape == (9,) and abs(float(probs.sum()) - 1.0) < 0.05
+    from models.training.nets import EDGETPU_OPS
+
+    ops = {op["op_name"] for op in classifier._interpreter._get_ops_details()}
+    assert ops <= EDGETPU_OPS, ops - EDGETPU_OPS
+    details = classifier._interpreter.get_input_details()[0]
+    assert list(details["shape"]) == [1, 448, 448, 3] and details["dtype"] == np.uint8

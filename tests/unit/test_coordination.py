@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kazoo.exceptions import NodeExistsError, NoNodeError
+from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError
 
 from focusguard.common.errors import ConfigError
 from focusguard.delivery.discovery import HomeAssistantDiscovery
@@ -124,6 +124,7 @@ class FakeClient:
     def __init__(self, zk: FakeZooKeeper) -> None:
         self.zk, self.state, self.listeners = zk, "CONNECTED", []  # type: list[Callable[[str], None]]
         self.client_id: tuple[int, bytes] | None = None
+        self.fail_deletes = 0  # the next N deletes fail with ConnectionLoss
         self.new_session()
 
     def new_session(self) -> None:
@@ -162,6 +163,9 @@ class FakeClient:
         return path
 
     def delete(self, path: str) -> None:
+        if self.fail_deletes:
+            self.fail_deletes -= 1
+            raise ConnectionLoss()
         if path not in self.zk.nodes:
             raise NoNodeError()
         del self.zk.nodes[path]
@@ -219,6 +223,20 @@ def test_instances_split_the_cameras_and_a_newcomer_takes_its_share_without_doub
     assert a.watching | b.watching | c.watching == set(cameras)
     assert c.watching == {x for x in cameras if owner_of(x, ["fg-a", "fg-b", "fg-c"]) == "fg-c"}
     assert sum(map(len, (a.watching, b.watching, c.watching))) == len(cameras)
+
+
+def test_an_owner_node_whose_delete_failed_is_deleted_later_not_left_to_block_the_next_owner() -> None:
+    zk, cameras = FakeZooKeeper(), CAMERAS[:30]
+    a = Instance(zk, "fg-a", cameras, lambda: 0.0)
+    settle(a)
+    b = Instance(zk, "fg-b", cameras, lambda: 0.0)
+    b.coordinator.step()
+    a.client.fail_deletes = 1  # the first hand-over's delete is lost
+    with pytest.raises(ConnectionLoss):
+        a.coordinator.step()
+    settle(a, b)
+    assert a.watching | b.watching == set(cameras) and not a.watching & b.watching
+    assert b.watching == {c for c in cameras if owner_of(c, ["fg-a", "fg-b"]) == "fg-b"}
 
 
 def test_zookeeper_unreachable_parks_the_cameras_then_the_same_session_resumes_them() -> None:

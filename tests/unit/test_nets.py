@@ -50,3 +50,27 @@ def test_shipped_model_is_448_uint8_batch_1_with_edgetpu_ops_only(name: str) -> 
     assert ops <= EDGETPU_OPS, ops - EDGETPU_OPS
     details = classifier._interpreter.get_input_details()[0]
     assert list(details["shape"]) == [1, 448, 448, 3] and details["dtype"] == np.uint8
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_check_and_eval_take_each_model(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`focusguard check --model` and `focusguard eval --model` run the net through the daemon's own pipeline."""
+    import json
+
+    import cv2
+
+    from focusguard.commands.cli import main
+
+    fixture = REPO / "tests" / "fixtures" / "sharp_scene.jpg"
+    assert main(["check", "--json", "--model", str(SHIPPED[name]), str(fixture)]) == 0
+    verdict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert verdict["class"] in ("sharp", "b_0.5", "b_0.75", "b_1", "b_2", "b_3", "b_4", "b_5", "b_7")
+    for kind, sigma in (("sharp", 0.0), ("blurry", 6.0)):
+        (tmp_path / kind).mkdir()
+        image = cv2.imread(str(fixture))
+        cv2.imwrite(str(tmp_path / kind / "a.jpg"), cv2.GaussianBlur(image, (0, 0), sigma) if sigma else image)
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(tmp_path), "--detector", "cnn", "--model", str(SHIPPED[name]), "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["detector"] for r in results] == ["cnn/resize"]
+    assert len(json.loads(out.read_text())["items"]["cnn/resize"]) == 2

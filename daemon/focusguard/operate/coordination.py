@@ -74,6 +74,7 @@ class Coordinator:
         self._children: list[str] | None = None  # the members node's children, from the watch
         self._watching_members = False
         self._share_of: tuple[tuple[str, ...], set[str]] | None = None
+        self._orphans: set[str] = set()  # owner nodes of ours still to delete (cameras let go)
         self._waiting: dict[str, float] = {}  # camera -> since when its owner node is someone else's
         self._suspended_since: float | None = None
         self._session_lost = False
@@ -102,7 +103,10 @@ class Coordinator:
             self._thread.join(30.0)
         connected = self._connected()
         for camera in sorted(self.held | self.parked):
-            self._let_go(camera, handover=connected)
+            try:
+                self._let_go(camera, handover=connected)
+            except Exception as err:  # ZooKeeper gone mid-way: the session's end frees the node
+                log.warning("coordination: handing camera %s over failed: %s", camera, err)
         if connected:
             try:
                 self.party.leave()
@@ -168,6 +172,7 @@ class Coordinator:
             return
         self.members = tuple(sorted({c.split("-", 1)[1] for c in children if "-" in c}))
         self.status = "joined"
+        self._delete_orphans()
         self._resume_parked()
         wanted = self._share(self.members)
         for camera in sorted(self.held - wanted):
@@ -231,9 +236,15 @@ class Coordinator:
         self.held.discard(camera)
         self.parked.discard(camera)
         if handover:
-            self._delete_owner(camera)
+            self._orphans.add(camera)  # until deleted: a failed delete is retried, never left to block the next owner
+            self._delete_orphans()
             self.moves += 1
             log.info("coordination: instance %s handed camera %s over", self.me, camera)
+
+    def _delete_orphans(self) -> None:
+        for camera in sorted(self._orphans):
+            self._delete_owner(camera)
+            self._orphans.discard(camera)
 
     def _delete_owner(self, camera: str) -> None:
         from kazoo.exceptions import NoNodeError
@@ -286,6 +297,7 @@ class Coordinator:
         self.held.clear()
         self.parked.clear()
         self._waiting.clear()
+        self._orphans.clear()  # ephemeral: they went with the session
         self.party.participating = False  # step() joins again once connected (kazoo re-watches the members)
 
 

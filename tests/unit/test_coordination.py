@@ -226,7 +226,10 @@ def test_instances_split_the_cameras_and_a_newcomer_takes_its_share_without_doub
 
 
 def test_an_owner_node_whose_delete_failed_is_deleted_later_not_left_to_block_the_next_owner() -> None:
-    zk, cameras = FakeZooKeeper(), CAMERAS[:30]
+    pair = ["fg-a", "fg-b"]
+    cameras = [c for c in CAMERAS if owner_of(c, pair) == "fg-a"][:5] + [
+        next(c for c in CAMERAS if owner_of(c, pair) == "fg-b")]  # a single hand-over, and its delete fails
+    zk = FakeZooKeeper()
     a = Instance(zk, "fg-a", cameras, lambda: 0.0)
     settle(a)
     b = Instance(zk, "fg-b", cameras, lambda: 0.0)

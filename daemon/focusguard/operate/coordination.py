@@ -217,15 +217,20 @@ class Coordinator:
                 self._waiting.setdefault(camera, self._clock())
                 return  # the previous owner still holds it: its node's deletion wakes us
         self._waiting.pop(camera, None)
+        if self._start(camera):
+            self.moves += 1
+            log.info("coordination: instance %s now watches camera %s", self.me, camera)
+
+    def _start(self, camera: str) -> bool:
+        """`hold` a camera whose owner node is ours; a camera that cannot start is given back."""
         try:
             self._hold(camera)
         except Exception:
             log.exception("coordination: cannot start watching camera %s; giving it back", camera)
             self._delete_owner(camera)
-            return
+            return False
         self.held.add(camera)
-        self.moves += 1
-        log.info("coordination: instance %s now watches camera %s", self.me, camera)
+        return True
 
     def _let_go(self, camera: str, handover: bool) -> None:
         try:
@@ -276,14 +281,7 @@ class Coordinator:
         for camera in sorted(self.parked):
             self.parked.discard(camera)
             stat = self.client.exists(f"{self.owners_path}/{camera}")
-            if stat is not None and stat.ephemeralOwner == self._session_id():
-                try:
-                    self._hold(camera)
-                except Exception:
-                    log.exception("coordination: cannot resume camera %s", camera)
-                    self._delete_owner(camera)
-                    continue
-                self.held.add(camera)
+            if stat is not None and stat.ephemeralOwner == self._session_id() and self._start(camera):
                 log.info("coordination: ZooKeeper is back: camera %s watched again", camera)
 
     def _on_session_lost(self) -> None:

@@ -375,7 +375,7 @@ class FocusGuard:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             lock.acquire()
             outbox = Outbox(state_dir / "outbox.sqlite3", limit=self.config.mqtt.outbox_limit,
-                            identity=self.delivery)  # fmt: skip
+                            identity=self.delivery)
         except StateDirBusy as err:
             raise ConfigError(self.config.source, "state_dir", str(err)) from None
         except Exception as err:  # OSError, sqlite3.Error: both mean "state_dir is unusable"

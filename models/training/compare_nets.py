@@ -11,7 +11,8 @@ For every model given (default: the shipped Pix2Pix and models/{mann,mff}/):
 - parameters (of the 448 network), int8 file size, CPU milliseconds per frame (one interpreter
   thread, median of 40 classifications after 5 warm-up ones).
 
-Writes `models/eval/nets.{json,md}`.  Run: python -m models.training.compare_nets
+Writes `models/eval/nets.{json,md}` and a confusion matrix per model (`nets_confusion_<name>.png`).
+Run: python -m models.training.compare_nets
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.training.evaluate import class_metrics, predict_int8, real_defocus
+from models.training.evaluate import class_metrics, plot_confusion, predict_int8, real_defocus
 from models.training.leave_cameras_out import (
     START_FRAMES,
     camera_frames,
@@ -110,15 +111,19 @@ def fusion_real_defocus(path: Path) -> dict[str, Any]:
     return next(r for r in data["results"] if r["detector"].startswith("fusion"))
 
 
-def evaluate_model(name: str, path: Path, data: Path) -> dict[str, Any]:
+def evaluate_model(name: str, path: Path, data: Path, out: Path) -> dict[str, Any]:
     images = np.load(data / "val_x.npy", mmap_mode="r")
     labels = np.load(data / "val_y.npy")
     val = class_metrics(labels, predict_int8(path, images))
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(val["confusion"], f"{name} int8: 9-class acc {val['accuracy_9class']:.3f} (validation, "
+                   f"{len(labels)} samples)", out / f"nets_confusion_{name}.png")
     return {
         "model": str(path.relative_to(REPO)),
         "params": PARAMS[name], "thesis_params": THESIS_PARAMS[name], "int8_bytes": path.stat().st_size,
         "cpu_ms_1_thread": cpu_ms(path, np.asarray(images[:45])),
-        "validation": {"samples": int(len(labels)), "accuracy_9class": val["accuracy_9class"], **val["binary"]},
+        "validation": {"samples": int(len(labels)), "accuracy_9class": val["accuracy_9class"], **val["binary"],
+                       "confusion": val["confusion"]},
         "real_defocus_cnn": real_defocus(path)["binary"],
         "real_defocus_fusion": fusion_real_defocus(path),
         "cameras": cameras_protocol(path),
@@ -140,6 +145,8 @@ def markdown(result: dict[str, Any]) -> str:
                                                      f"{pct(r['validation']['false_alarm_rate'])}"),
         ("real_defocus CNN recall / FAR", lambda r: f"{pct(r['real_defocus_cnn']['recall'])} / "
                                                     f"{pct(r['real_defocus_cnn']['false_alarm_rate'])}"),
+        ("real_defocus fusion recall / FAR", lambda r: f"{pct(r['real_defocus_fusion']['recall'])} / "
+                                                       f"{pct(r['real_defocus_fusion']['false_alarm_rate'])}"),
         ("cameras, CNN day recall / FAR", lambda r: _cam(r, "cnn day")),
         ("cameras, CNN IR night recall / FAR", lambda r: _cam(r, "cnn night")),
         ("cameras, fusion day recall / FAR", lambda r: _cam(r, "fusion day")),
@@ -161,8 +168,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO / "models" / "work" / "lens")
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--out", type=Path, default=REPO / "models" / "eval")
+    parser.add_argument("--reuse", type=Path, action="append", default=[],
+                        help="a nets.json of an earlier run whose models are taken as they are")
     args = parser.parse_args()
-    result = {name: evaluate_model(name, MODELS[name], args.data) for name in args.models}
+    earlier = {k: v for path in args.reuse for k, v in json.loads(path.read_text()).items()}
+    result = {name: earlier[name] if name in earlier else evaluate_model(name, MODELS[name], args.data, args.out)
+              for name in args.models}  # fmt: skip
+    frames = np.asarray(np.load(args.data / "val_x.npy", mmap_mode="r")[:45])
+    for name in result:  # timed again one after the other, on the same load, after the heavy parts
+        result[name]["cpu_ms_1_thread"] = cpu_ms(MODELS[name], frames)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nets.json").write_text(json.dumps(result, indent=1))
     (args.out / "nets.md").write_text(markdown(result))

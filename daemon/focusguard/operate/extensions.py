@@ -86,14 +86,8 @@ def _listening(app: Any, key: str, host: str, port: int, server: Any) -> Any:
 def _prometheus(app: Any, exporter: Any) -> Any:
     metrics = app.config.metrics
     try:
-        return exporter(app, metrics.prometheus_host, metrics.prometheus_port)
+        return _listening(app, "metrics.prometheus_port", metrics.prometheus_host, metrics.prometheus_port, exporter)
     except ImportError as err:
         raise ConfigError(
             app.config.source, "metrics.prometheus_port", "needs prometheus-client: pip install 'focusguard[metrics]'"
-        ) from err
-    except OSError as err:
-        raise ConfigError(
-            app.config.source,
-            "metrics.prometheus_port",
-            f"cannot listen on {metrics.prometheus_host}:{metrics.prometheus_port}: {err.strerror or err}",
         ) from err

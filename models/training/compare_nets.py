@@ -2,7 +2,9 @@
 
 For every model given (default: the shipped Pix2Pix and models/{mann,mff}/):
 - validation (lens cache `val`, the split every patch run validates on): 9-class accuracy, and
-  binary recall / false-alarm rate at the daemon's threshold (b_0.75 and above = blurry);
+  binary recall / false-alarm rate at the daemon's threshold (b_0.75 and above = blurry); and the
+  recall at Pix2Pix's false-alarm rate (the threshold on the blurry-vs-sharp log-probability
+  margin that a sharp bias would give, chosen on this same set: the "equal FAR" comparison);
 - `../shared/data/real_defocus/` through `focusguard check --model` (the daemon's preprocessing);
 - the leave-cameras-out protocol (`leave_cameras_out.py`: 15 CCTV cameras, first 5 frames the
   start-up, last 5 judged in the 9 classes, by day and through the IR night look), for the CNN
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.training.evaluate import class_metrics, plot_confusion, predict_int8, real_defocus
+from models.training.evaluate import FIRST_BLURRY, class_metrics, int8_probabilities, plot_confusion, real_defocus
 from models.training.leave_cameras_out import (
     START_FRAMES,
     camera_frames,
@@ -114,7 +116,8 @@ def fusion_real_defocus(path: Path) -> dict[str, Any]:
 def evaluate_model(name: str, path: Path, data: Path, out: Path) -> dict[str, Any]:
     images = np.load(data / "val_x.npy", mmap_mode="r")
     labels = np.load(data / "val_y.npy")
-    val = class_metrics(labels, predict_int8(path, images))
+    probs = int8_probabilities(path, images)
+    val = class_metrics(labels, probs.argmax(1))
     out.mkdir(parents=True, exist_ok=True)
     plot_confusion(val["confusion"], f"{name} int8: 9-class acc {val['accuracy_9class']:.3f} (validation, "
                    f"{len(labels)} samples)", out / f"nets_confusion_{name}.png")
@@ -123,11 +126,37 @@ def evaluate_model(name: str, path: Path, data: Path, out: Path) -> dict[str, An
         "params": PARAMS[name], "thesis_params": THESIS_PARAMS[name], "int8_bytes": path.stat().st_size,
         "cpu_ms_1_thread": cpu_ms(path, np.asarray(images[:45])),
         "validation": {"samples": int(len(labels)), "accuracy_9class": val["accuracy_9class"], **val["binary"],
-                       "confusion": val["confusion"]},
+                       "confusion": val["confusion"], "margins": [round(float(m), 3) for m in blurry_margin(probs)]},
         "real_defocus_cnn": real_defocus(path)["binary"],
         "real_defocus_fusion": fusion_real_defocus(path),
         "cameras": cameras_protocol(path),
     }  # fmt: skip
+
+
+def blurry_margin(probs: np.ndarray) -> np.ndarray:
+    """log P(likeliest blurry class) - log P(likeliest sharp one): the daemon says blurry above 0."""
+    logs = np.log(probs.astype(np.float64) + 1e-4)
+    return logs[:, FIRST_BLURRY:].max(1) - logs[:, :FIRST_BLURRY].max(1)
+
+
+def at_equal_far(margins: np.ndarray, blurry: np.ndarray, target_far: float) -> dict[str, float]:
+    """Recall at the lowest margin threshold whose false-alarm rate is at most `target_far` (the
+    operating point a bias on the sharp classes would give; chosen on the same validation set)."""
+    sharp_margins = np.sort(margins[~blurry])[::-1]
+    allowed = int(np.floor(target_far * len(sharp_margins) + 1e-9))
+    threshold = float(sharp_margins[allowed]) if allowed < len(sharp_margins) else -np.inf
+    return {"threshold": threshold, "recall": float((margins[blurry] > threshold).mean()),
+            "far": float((margins[~blurry] > threshold).mean())}
+
+
+def add_equal_far(result: dict[str, Any], labels: np.ndarray, reference: str = "pix2pix") -> None:
+    """Every model's validation recall at the reference model's validation false-alarm rate."""
+    if reference not in result:
+        return
+    target = result[reference]["validation"]["false_alarm_rate"]
+    for r in result.values():
+        margins = np.asarray(r["validation"]["margins"])
+        r["validation"]["at_reference_far"] = {"reference": reference, **at_equal_far(margins, labels >= FIRST_BLURRY, target)}
 
 
 def pct(x: float) -> str:
@@ -143,6 +172,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("validation 9-class", lambda r: pct(r["validation"]["accuracy_9class"])),
         ("validation binary recall / FAR", lambda r: f"{pct(r['validation']['recall'])} / "
                                                      f"{pct(r['validation']['false_alarm_rate'])}"),
+        ("validation recall / FAR at Pix2Pix's FAR", lambda r: _equal_far(r)),
         ("real_defocus CNN recall / FAR", lambda r: f"{pct(r['real_defocus_cnn']['recall'])} / "
                                                     f"{pct(r['real_defocus_cnn']['false_alarm_rate'])}"),
         ("real_defocus fusion recall / FAR", lambda r: f"{pct(r['real_defocus_fusion']['recall'])} / "
@@ -156,6 +186,11 @@ def markdown(result: dict[str, Any]) -> str:
     for label, cell in rows:
         lines.append(f"| {label} | " + " | ".join(cell(result[n]) for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _equal_far(r: dict[str, Any]) -> str:
+    e = r["validation"].get("at_reference_far")
+    return f"{pct(e['recall'])} / {pct(e['far'])} (margin > {e['threshold']:.2f})" if e else "-"
 
 
 def _cam(r: dict[str, Any], key: str) -> str:
@@ -177,6 +212,7 @@ def main() -> None:
     frames = np.asarray(np.load(args.data / "val_x.npy", mmap_mode="r")[:45])
     for name in result:  # timed again one after the other, on the same load, after the heavy parts
         result[name]["cpu_ms_1_thread"] = cpu_ms(MODELS[name], frames)
+    add_equal_far(result, np.load(args.data / "val_y.npy"))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nets.json").write_text(json.dumps(result, indent=1))
     (args.out / "nets.md").write_text(markdown(result))

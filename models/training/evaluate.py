@@ -89,12 +89,16 @@ def predict_float(weights: Path, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out).argmax(1)
 
 
-def predict_int8(tflite: Path, images: np.ndarray) -> np.ndarray:
+def int8_probabilities(tflite: Path, images: np.ndarray) -> np.ndarray:
+    """(n, 9) class probabilities of the int8 model, through the daemon's interpreter."""
     from focusguard.analysis.infer import Classifier
 
     classifier = Classifier(tflite, device="cpu", threads=2)
-    return np.array([classifier.classify(np.asarray(im)).argmax()
-                     for im in tqdm(images, desc="int8", file=sys.stderr)])
+    return np.stack([classifier.classify(np.asarray(im)) for im in tqdm(images, desc="int8", file=sys.stderr)])
+
+
+def predict_int8(tflite: Path, images: np.ndarray) -> np.ndarray:
+    return int8_probabilities(tflite, images).argmax(1)
 
 
 def real_defocus(tflite: Path) -> dict:

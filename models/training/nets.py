@@ -5,7 +5,7 @@ crops of any multiple of 32/64 px, `patch_train`) and its 448x448, batch-1 form 
 (`patch_export`) that gives the same outputs on a whole frame:
 - `pix2pix`: patch_net (six Conv 4x4/2 + BN + ReLU; the GAP head folds into Flatten -> Dense 64).
 - `mann`: six Conv 3x3 + BN + ReLU blocks, a 2x2 max-pool after each of the first five, Flatten,
-  Dense 64 ReLU, Dense 9 softmax. FACTS gives the outline (6 conv 3x3 + 5 max-pool, 3,350,713
+  Dense 35 ReLU, Dense 9 softmax. FACTS gives the outline (6 conv 3x3 + 5 max-pool, 3,350,713
   parameters), not the table: the widths below are ours, chosen to land near that count (3,329,063).
   Its GAP head folds into Flatten -> Dense exactly as Pix2Pix's does (14x14 cells at 448).
 - `mff`: a multi-scale feature-fusion ResNet: Conv 7x7/2 + BN + ReLU, 3x3/2 max-pool, four stages

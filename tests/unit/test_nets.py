@@ -76,3 +76,22 @@ def test_check_and_eval_take_each_model(name: str, tmp_path: Path, capsys: pytes
     results = json.loads(out.read_text())["results"]
     assert [r["detector"] for r in results] == ["cnn/resize"]
     assert len(json.loads(out.read_text())["items"]["cnn/resize"]) == 2
+
+
+def test_recall_at_equal_false_alarm_rate_moves_the_threshold_not_the_model() -> None:
+    """compare_nets' equal-FAR figure: the margin is the daemon's rule (blurry above 0), and the
+    threshold chosen lets through at most the reference share of sharp samples."""
+    from models.training.compare_nets import at_equal_far, blurry_margin
+
+    probs = np.array([[0.6, 0.1, 0.3] + [0.0] * 6,  # sharp, argmax sharp
+                      [0.2, 0.1, 0.7] + [0.0] * 6,  # says b_0.75
+                      [0.4, 0.0, 0.6] + [0.0] * 6])
+    margins = blurry_margin(probs)
+    assert margins[0] < 0 < margins[1] and margins[2] > 0
+    rng = np.random.default_rng(1)
+    blurry = np.r_[np.zeros(100, bool), np.ones(100, bool)]
+    scores = np.r_[rng.normal(0, 1, 100), rng.normal(2, 1, 100)]
+    loose, strict = at_equal_far(scores, blurry, 0.2), at_equal_far(scores, blurry, 0.05)
+    assert loose["far"] <= 0.2 and strict["far"] <= 0.05
+    assert strict["threshold"] > loose["threshold"] and strict["recall"] < loose["recall"]
+    assert at_equal_far(scores, blurry, 1.0)["recall"] == 1.0

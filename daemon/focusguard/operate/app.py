@@ -402,7 +402,8 @@ class FocusGuard:
         """Start publisher, grabbers and one monitor thread per camera."""
         backend = getattr(self.classifier, "backend", "?")
         reason = getattr(self.classifier, "backend_reason", "")
-        log.info("inference backend: %s (%s)", backend, reason)
+        model = getattr(self.classifier, "model_path", None)  # which net answers (model.path selects one)
+        log.info("inference backend: %s (%s), model %s", backend, reason, model.name if model else "?")
         if self.extensions is None:
             self.extensions = build_extensions(self)  # may fail (a taken metrics port) before anything starts
         self.publisher.start()

@@ -31,7 +31,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.training.evaluate import FIRST_BLURRY, class_metrics, int8_probabilities, plot_confusion, real_defocus
+from models.training.evaluate import (
+    FIRST_BLURRY,
+    at_equal_far,
+    blurry_margin,
+    class_metrics,
+    int8_probabilities,
+    plot_confusion,
+    real_defocus,
+)
 from models.training.leave_cameras_out import (
     START_FRAMES,
     camera_frames,
@@ -131,22 +139,6 @@ def evaluate_model(name: str, path: Path, data: Path, out: Path) -> dict[str, An
         "real_defocus_fusion": fusion_real_defocus(path),
         "cameras": cameras_protocol(path),
     }  # fmt: skip
-
-
-def blurry_margin(probs: np.ndarray) -> np.ndarray:
-    """log P(likeliest blurry class) - log P(likeliest sharp one): the daemon says blurry above 0."""
-    logs = np.log(probs.astype(np.float64) + 1e-4)
-    return logs[:, FIRST_BLURRY:].max(1) - logs[:, :FIRST_BLURRY].max(1)
-
-
-def at_equal_far(margins: np.ndarray, blurry: np.ndarray, target_far: float) -> dict[str, float]:
-    """Recall at the lowest margin threshold whose false-alarm rate is at most `target_far` (the
-    operating point a bias on the sharp classes would give; chosen on the same validation set)."""
-    sharp_margins = np.sort(margins[~blurry])[::-1]
-    allowed = int(np.floor(target_far * len(sharp_margins) + 1e-9))
-    threshold = float(sharp_margins[allowed]) if allowed < len(sharp_margins) else -np.inf
-    return {"threshold": threshold, "recall": float((margins[blurry] > threshold).mean()),
-            "far": float((margins[~blurry] > threshold).mean())}
 
 
 def add_equal_far(result: dict[str, Any], labels: np.ndarray, reference: str = "pix2pix") -> None:

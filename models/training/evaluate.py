@@ -43,6 +43,22 @@ def binary_metrics(truth_blurry: np.ndarray, pred_blurry: np.ndarray) -> dict:
     }
 
 
+def blurry_margin(probs: np.ndarray) -> np.ndarray:
+    """log P(likeliest blurry class) - log P(likeliest sharp one): the daemon says blurry above 0."""
+    logs = np.log(probs.astype(np.float64) + 1e-4)
+    return logs[:, FIRST_BLURRY:].max(1) - logs[:, :FIRST_BLURRY].max(1)
+
+
+def at_equal_far(margins: np.ndarray, blurry: np.ndarray, target_far: float) -> dict[str, float]:
+    """Recall at the lowest margin threshold whose false-alarm rate is at most `target_far` (the
+    operating point a bias on the sharp classes would give; chosen on the same validation set)."""
+    sharp_margins = np.sort(margins[~blurry])[::-1]
+    allowed = int(np.floor(target_far * len(sharp_margins) + 1e-9))
+    threshold = float(sharp_margins[allowed]) if allowed < len(sharp_margins) else -np.inf
+    return {"threshold": threshold, "recall": float((margins[blurry] > threshold).mean()),
+            "far": float((margins[~blurry] > threshold).mean())}
+
+
 def class_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
     confusion = np.zeros((9, 9), int)
     np.add.at(confusion, (labels, predicted), 1)

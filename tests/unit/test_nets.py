@@ -2,7 +2,7 @@
 
 TensorFlow part (skipped without the `train` extra): each net's 448 export form gives the crop
 model's outputs on a whole frame, and the parameter counts are within 1% of the thesis'.
-Shipped part (always): every `models/*_int8.tflite` of these nets loads in the daemon's
+Shipped part (always): each `models/{mann,mff}/*_int8.tflite` loads in the daemon's
 interpreter, takes 448x448 uint8 with batch 1, answers 9 classes, and uses Edge TPU ops only.
 """
 
@@ -38,8 +38,7 @@ def test_shipped_model_is_448_uint8_batch_1_with_edgetpu_ops_only(name: str) -> 
     from focusguard.analysis.infer import Classifier
 
     path = SHIPPED[name]
-    if not path.is_file():
-        pytest.skip(f"{path} not shipped yet (issue 16: trained, not exported)")
+    assert path.is_file() and (path.parent / "labels.txt").is_file(), f"{path} (and labels.txt) must be shipped"
     classifier = Classifier(path, device="cpu", threads=1)  # labels.txt beside it
     assert classifier.labels[0] == "sharp" and len(classifier.labels) == 9
     probs = classifier.classify(np.zeros((448, 448, 3), np.uint8))
@@ -61,8 +60,6 @@ def test_check_and_eval_take_each_model(name: str, tmp_path: Path, capsys: pytes
 
     from focusguard.commands.cli import main
 
-    if not SHIPPED[name].is_file():
-        pytest.skip(f"{SHIPPED[name]} not shipped yet")
     fixture = REPO / "tests" / "fixtures" / "sharp_scene.jpg"
     assert main(["check", "--json", "--model", str(SHIPPED[name]), str(fixture)]) == 0
     verdict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -81,7 +78,7 @@ def test_check_and_eval_take_each_model(name: str, tmp_path: Path, capsys: pytes
 def test_recall_at_equal_false_alarm_rate_moves_the_threshold_not_the_model() -> None:
     """compare_nets' equal-FAR figure: the margin is the daemon's rule (blurry above 0), and the
     threshold chosen lets through at most the reference share of sharp samples."""
-    from models.training.compare_nets import at_equal_far, blurry_margin
+    from models.training.evaluate import at_equal_far, blurry_margin
 
     probs = np.array([[0.6, 0.1, 0.3] + [0.0] * 6,  # sharp, argmax sharp
                       [0.2, 0.1, 0.7] + [0.0] * 6,  # says b_0.75
@@ -95,3 +92,20 @@ def test_recall_at_equal_false_alarm_rate_moves_the_threshold_not_the_model() ->
     assert loose["far"] <= 0.2 and strict["far"] <= 0.05
     assert strict["threshold"] > loose["threshold"] and strict["recall"] < loose["recall"]
     assert at_equal_far(scores, blurry, 1.0)["recall"] == 1.0
+
+
+def test_a_sharp_bias_lowers_the_blurry_margin_by_exactly_that_bias() -> None:
+    """patch_export --target-far: the operating point is a bias on the sharp logits, nothing else moves."""
+    pytest.importorskip("tensorflow")
+    from models.training.evaluate import blurry_margin
+    from models.training.nets import NETS
+    from models.training.patch_export import add_sharp_bias
+
+    model = NETS["mann"].build_crop(seed=5)
+    frames = np.random.default_rng(2).random((3, 64, 64, 3), dtype=np.float32)
+    before = model.predict(frames, verbose=0)
+    add_sharp_bias(model, 1.5)
+    after = model.predict(frames, verbose=0)
+    np.testing.assert_allclose(blurry_margin(before) - blurry_margin(after), 1.5, atol=0.05)
+    np.testing.assert_allclose(after[:, 2:] / after[:, 2:].sum(1, keepdims=True),
+                               before[:, 2:] / before[:, 2:].sum(1, keepdims=True), rtol=1e-4)  # fmt: skip

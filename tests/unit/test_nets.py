@@ -45,8 +45,15 @@ def test_shipped_model_is_448_uint8_batch_1_with_edgetpu_ops_only(name: str) -> 
     assert probs.shape == (9,) and abs(float(probs.sum()) - 1.0) < 0.05
     from models.training.nets import EDGETPU_OPS
 
-    ops = {op["op_name"] for op in classifier._interpreter._get_ops_details()}
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # Without the default XNNPACK delegate, so the op list shows the model's own ops.
+    bare = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    bare.allocate_tensors()
+    ops = {op["op_name"] for op in bare._get_ops_details()}
     assert ops <= EDGETPU_OPS, ops - EDGETPU_OPS
+    assert "CONV_2D" in ops and "FULLY_CONNECTED" in ops
+    print(name, "ops:", sorted(ops))
     details = classifier._interpreter.get_input_details()[0]
     assert list(details["shape"]) == [1, 448, 448, 3] and details["dtype"] == np.uint8
 

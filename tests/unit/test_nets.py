@@ -43,9 +43,9 @@ def test_shipped_model_is_448_uint8_batch_1_with_edgetpu_ops_only(name: str) -> 
     assert classifier.labels[0] == "sharp" and len(classifier.labels) == 9
     probs = classifier.classify(np.zeros((448, 448, 3), np.uint8))
     assert probs.shape == (9,) and abs(float(probs.sum()) - 1.0) < 0.05
-    from models.training.nets import EDGETPU_OPS
-
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from models.training.nets import EDGETPU_OPS
 
     # Without the default XNNPACK delegate, so the op list shows the model's own ops.
     bare = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)

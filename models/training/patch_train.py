@@ -15,7 +15,8 @@ Flat crops (sky, walls) hold no blur evidence and are mostly skipped.
 Every run keeps in `--work`: config.json (the schedule, fixed at the first start), ckpt/
 (weights + optimiser + step every `--ckpt-minutes`), history.jsonl (crop eval every
 `--eval-every` steps: loss, 9-class and binary accuracy, dead units per layer; whole-frame 448
-validation every `--frame-eval-minutes`), best.weights.h5 (best whole-frame validation).
+validation every `--frame-eval-minutes`), best.weights.h5 (best whole-frame validation),
+final.weights.h5 (where the last sitting stopped).
 A stopped run resumes where it was; `--minutes` bounds one sitting.
 
 Usage:
@@ -265,6 +266,7 @@ def train(args: argparse.Namespace) -> None:
             last_frames = time.time()
     bar.close()
     trainer.manager.save()
+    trainer.model.save_weights(str(args.work / "final.weights.h5"))  # where the sitting stopped, for patch_export
     best = frame_eval(trainer, val_cache, frame_idx, args.work, best)
     print(f"stopped at step {trainer.step}/{total}; best whole-frame score {best:.4f}", file=sys.stderr)
 
